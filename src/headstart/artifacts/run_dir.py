@@ -1,0 +1,124 @@
+"""Run directories: written atomically, loaded without unpickling anything.
+
+Layout: ``model.safetensors``, ``headstart.json`` (manifest), ``metrics.json``, ``history.jsonl``,
+``splits.json``. A run is first written to a sibling temporary folder and renamed into place,
+so an interrupted write never leaves a half-run behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from headstart.backbones.catalog import build_architecture
+from headstart.backbones.recipe import Recipe
+from headstart.config import RunConfig
+from headstart.errors import HeadstartError
+
+__all__ = ["RunFiles", "LoadedRun", "write_run", "load_run", "package_versions", "MANIFEST"]
+
+MANIFEST = "headstart.json"
+FORMAT_VERSION = 1
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in ("headstart", "torch", "torchvision", "timm", "scikit-learn", "numpy", "safetensors"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass
+class RunFiles:
+    """Everything a run directory holds, in memory."""
+
+    model: nn.Module
+    manifest: dict[str, Any]
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    splits: dict[str, Any]
+
+
+def _json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, allow_nan=True) + "\n")
+
+
+def write_run(out: Path, files: RunFiles) -> Path:
+    """Write the run into ``out`` atomically; an existing run directory there is replaced."""
+    out = Path(out)
+    if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()):
+        raise HeadstartError(
+            f"--out {str(out)!r} exists and is not a headstart run; choose a new folder (nothing was overwritten)"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in files.model.state_dict().items()}
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "headstart", "version": str(FORMAT_VERSION)})
+        _json(tmp / MANIFEST, {"format_version": FORMAT_VERSION, **files.manifest})
+        _json(tmp / "metrics.json", files.metrics)
+        _json(tmp / "splits.json", files.splits)
+        (tmp / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in files.history))
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+@dataclass
+class LoadedRun:
+    path: Path
+    model: nn.Module  # eval mode, on CPU
+    recipe: Recipe
+    labels: list[str]
+    config: RunConfig
+    manifest: dict[str, Any]
+
+    def splits(self) -> dict[str, Any]:
+        return json.loads((self.path / "splits.json").read_text())
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """Rebuild the network from the manifest and load ``model.safetensors`` (no pickle involved)."""
+    p = Path(path)
+    if not (p / MANIFEST).is_file() or not (p / "model.safetensors").is_file():
+        raise HeadstartError(
+            f"{str(p)!r} is not a headstart run (no {MANIFEST} / model.safetensors); "
+            "pass the --out folder of `headstart train`"
+        )
+    manifest = json.loads((p / MANIFEST).read_text())
+    labels = manifest["labels"]
+    model = build_architecture(manifest["backbone"]["architecture"], num_classes=len(labels))
+    state = load_file(str(p / "model.safetensors"))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise HeadstartError(f"{p}/model.safetensors does not match {manifest['backbone']['architecture']}: {exc}") from exc
+    model.eval()
+    return LoadedRun(
+        path=p,
+        model=model,
+        recipe=Recipe.from_dict(manifest["recipe"]),
+        labels=labels,
+        config=RunConfig.from_dict(manifest["config"]),
+        manifest=manifest,
+    )

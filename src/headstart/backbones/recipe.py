@@ -1,0 +1,134 @@
+"""The preprocessing recipe that travels with a checkpoint, and its resolution.
+
+Resolution order is explicit: user override > checkpoint recipe > default. Changing the input
+size, mean or std away from what the checkpoint was trained with silently costs accuracy, so it
+is logged as a ``preprocessing mismatch`` warning naming both values.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from headstart.config import PreprocessConfig
+
+__all__ = ["Recipe", "resolve_recipe", "check_input_stats", "MISMATCH"]
+
+logger = logging.getLogger(__name__)
+
+MISMATCH = "preprocessing mismatch"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How images must look when they enter the network."""
+
+    input_size: int  # square side after cropping, in pixels
+    crop_pct: float  # eval: resize the short side to input_size / crop_pct, then center crop
+    interpolation: str  # bilinear | bicubic | nearest
+    mean: tuple[float, float, float]  # per-channel mean subtracted after scaling to [0, 1]
+    std: tuple[float, float, float]  # per-channel std divided after subtracting the mean
+
+    @property
+    def resize_size(self) -> int:
+        """Short-side size before the center crop (e.g. 256 for 224 at crop_pct 0.875)."""
+        return int(math.floor(self.input_size / self.crop_pct))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        d["resize_size"] = self.resize_size
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        return cls(
+            input_size=int(d["input_size"]),
+            crop_pct=float(d["crop_pct"]),
+            interpolation=str(d["interpolation"]),
+            mean=tuple(float(v) for v in d["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in d["std"]),  # type: ignore[arg-type]
+        )
+
+
+# Used only when a checkpoint carries no recipe at all (ImageNet conventions).
+DEFAULT_RECIPE = Recipe(224, 0.875, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(f"{x:g}" for x in v) + ")"
+    return str(v)
+
+
+def resolve_recipe(checkpoint: Recipe | None, overrides: PreprocessConfig) -> Recipe:
+    """Combine explicit overrides with the checkpoint's recipe (or the default when it has none).
+
+    Logs a ``preprocessing mismatch`` warning for every override of input size, mean or std that
+    differs from the checkpoint's value.
+    """
+    base = checkpoint or DEFAULT_RECIPE
+    resolved = Recipe(
+        input_size=overrides.input_size if overrides.input_size is not None else base.input_size,
+        crop_pct=overrides.crop_pct if overrides.crop_pct is not None else base.crop_pct,
+        interpolation=overrides.interpolation or base.interpolation,
+        mean=tuple(overrides.mean) if overrides.mean is not None else base.mean,  # type: ignore[arg-type]
+        std=tuple(overrides.std) if overrides.std is not None else base.std,  # type: ignore[arg-type]
+    )
+    if checkpoint is not None:
+        for name in ("input_size", "mean", "std"):
+            ours, theirs = getattr(resolved, name), getattr(checkpoint, name)
+            if _differs(ours, theirs):
+                logger.warning(
+                    "%s: preprocess.%s=%s but the checkpoint was trained with %s=%s; "
+                    "features will be off-distribution unless you meant it",
+                    MISMATCH, name, _fmt(ours), name, _fmt(theirs),
+                )
+    return resolved
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple):
+        return any(abs(x - y) > 1e-6 for x, y in zip(a, b, strict=True))
+    return bool(a != b)
+
+
+def check_input_stats(batch: torch.Tensor, recipe: Recipe) -> str | None:
+    """Compare a normalized input batch (B, 3, H, W) with what the recipe implies.
+
+    Pixels scaled to [0, 1] and normalized by the recipe must lie in
+    ``[(0 - mean) / std, (1 - mean) / std]`` per channel. Values far outside that band mean the
+    input was not scaled to [0, 1] (e.g. 0..255) or was normalized twice; a batch with almost no
+    spread inside it means the scaling was applied twice (e.g. /255 on [0, 1] data). Returns the
+    warning text (also logged) or None when the batch looks right.
+    """
+    x = batch.detach().float()
+    mean = torch.tensor(recipe.mean).view(1, 3, 1, 1)
+    std = torch.tensor(recipe.std).view(1, 3, 1, 1)
+    lo, hi = (0 - mean) / std, (1 - mean) / std  # (1, 3, 1, 1)
+    width = hi - lo
+    below = ((lo - x) / width).amax().item()
+    above = ((x - hi) / width).amax().item()
+    spread = (x.std(dim=(0, 2, 3)) / width.flatten()).max().item()
+    problem = None
+    if above > 0.5 or below > 0.5:
+        raw = x * std + mean  # undo the recipe to show what the pixels were before normalization
+        problem = (
+            f"input values span [{x.min().item():.2f}, {x.max().item():.2f}] after normalization but the recipe "
+            f"(mean={_fmt(recipe.mean)}, std={_fmt(recipe.std)}) implies "
+            f"[{lo.min().item():.2f}, {hi.max().item():.2f}]; before normalization they spanned "
+            f"[{raw.min().item():.2f}, {raw.max().item():.2f}] instead of [0, 1] "
+            "(0..255 pixels, or normalized twice?)"
+        )
+    elif spread < 0.01:
+        problem = (
+            f"normalized inputs barely vary (std {spread:.4f} of the expected range); "
+            "were pixels scaled to [0, 1] twice?"
+        )
+    if problem:
+        logger.warning("%s: %s", MISMATCH, problem)
+    return problem

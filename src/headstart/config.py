@@ -1,0 +1,260 @@
+"""Typed run configuration: six sections, YAML in, ``--set key=value`` overrides, resolved dict out.
+
+Every field has a comment; ``__post_init__`` validates values; unknown keys are errors that list
+the valid ones. The fully resolved config is written into every run (``headstart.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from headstart.errors import HeadstartError
+
+__all__ = [
+    "DataConfig",
+    "PreprocessConfig",
+    "ModelConfig",
+    "StrategyConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "RunConfig",
+    "load_config",
+    "apply_overrides",
+]
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise HeadstartError(msg)
+
+
+@dataclass
+class DataConfig:
+    source: str = ""  # folder, CSV (path,label) or builtin:NAME
+    val_fraction: float = 0.15  # share of each class held out for model selection
+    test_fraction: float = 0.15  # share of each class held out for the final metrics
+    seed: int = 0  # seed of the stratified split
+    limit_per_class: int | None = None  # keep at most this many examples per class (quick runs)
+
+    def __post_init__(self) -> None:
+        _check(0 < self.val_fraction < 1, f"data.val_fraction={self.val_fraction} must be in (0, 1)")
+        _check(0 < self.test_fraction < 1, f"data.test_fraction={self.test_fraction} must be in (0, 1)")
+        _check(
+            self.val_fraction + self.test_fraction < 0.9,
+            "data.val_fraction + data.test_fraction must leave at least 10% for training",
+        )
+        _check(
+            self.limit_per_class is None or self.limit_per_class >= 2,
+            f"data.limit_per_class={self.limit_per_class} must be >= 2 (or null for all)",
+        )
+
+
+@dataclass
+class PreprocessConfig:
+    input_size: int | None = None  # square input side in pixels; null = the checkpoint's recipe
+    crop_pct: float | None = None  # eval resize = input_size / crop_pct, then center crop; null = recipe
+    interpolation: str | None = None  # bilinear | bicubic | nearest; null = recipe
+    mean: list[float] | None = None  # per-channel normalization mean; null = recipe
+    std: list[float] | None = None  # per-channel normalization std; null = recipe
+    augment: bool = True  # training augmentation: random resized crop + horizontal flip
+    min_scale: float = 0.5  # smallest area fraction kept by the random resized crop
+    vflip: bool = False  # also flip vertically (rotation-invariant data such as cells, tissue)
+
+    def __post_init__(self) -> None:
+        _check(self.input_size is None or 16 <= self.input_size <= 2048, "preprocess.input_size must be 16..2048")
+        _check(self.crop_pct is None or 0.1 <= self.crop_pct <= 1.0, "preprocess.crop_pct must be in [0.1, 1]")
+        _check(
+            self.interpolation is None or self.interpolation in INTERPOLATIONS,
+            f"preprocess.interpolation={self.interpolation!r}; choose one of {', '.join(INTERPOLATIONS)}",
+        )
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            _check(
+                value is None or (len(value) == 3 and all(isinstance(v, (int, float)) for v in value)),
+                f"preprocess.{name} must be a list of 3 numbers, e.g. [0.5, 0.5, 0.5]",
+            )
+        _check(self.std is None or all(v > 0 for v in self.std), "preprocess.std values must be > 0")
+        _check(0.05 <= self.min_scale <= 1.0, "preprocess.min_scale must be in [0.05, 1]")
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "efficientnet_lite0"  # catalog name (`headstart backbones`) or timm:<model_name>
+    weights: str | None = None  # local checkpoint for timm:<name> (safetensors or a state dict)
+    drop_rate: float = 0.2  # dropout before the classification head during training
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.drop_rate < 1.0, "model.drop_rate must be in [0, 1)")
+
+
+@dataclass
+class StrategyConfig:
+    name: str = "finetune"  # linear-probe | finetune | scratch
+    backbone_lr_factor: float = 0.1  # backbone LR = optim.lr x this factor (finetune)
+    probe_cs: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
+    # ^ inverse L2 strengths tried by the linear probe; the best on validation is kept
+    bn: str = "frozen"  # BatchNorm statistics while fine-tuning: frozen (eval mode) | train
+
+    def __post_init__(self) -> None:
+        _check(0 < self.backbone_lr_factor <= 10, "strategy.backbone_lr_factor must be in (0, 10]")
+        _check(len(self.probe_cs) > 0 and all(c > 0 for c in self.probe_cs), "strategy.probe_cs must be > 0")
+        _check(self.bn in ("frozen", "train"), f"strategy.bn={self.bn!r}; choose frozen or train")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3  # head learning rate (AdamW)
+    weight_decay: float = 0.01  # on weights only; never on norms and biases
+    warmup_fraction: float = 0.1  # share of all steps spent in linear warmup before the cosine decay
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+
+    def __post_init__(self) -> None:
+        _check(0 < self.lr < 1, f"optim.lr={self.lr} must be in (0, 1)")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        _check(0 <= self.warmup_fraction < 1, "optim.warmup_fraction must be in [0, 1)")
+        _check(0 <= self.label_smoothing < 1, "optim.label_smoothing must be in [0, 1)")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3  # passes over the training split (finetune, scratch)
+    batch_size: int = 32  # examples per optimizer step, and per extraction batch
+    seed: int = 0  # seed of weight init, shuffling and augmentation
+    precision: str = "auto"  # auto (bf16 where the hardware runs it fast) | fp32 | bf16
+    channels_last: bool = True  # NHWC memory format: faster convolutions on CPU and GPU
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
+        _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
+        _check(self.precision in PRECISIONS, f"train.precision={self.precision!r}; choose {PRECISIONS}")
+        _check(self.num_workers >= 0, "train.num_workers must be >= 0")
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        return _build(cls, raw, "")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML value to the annotated type, with an error that names the key."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise HeadstartError(f"config section {key!r} must be a mapping, got {value!r}")
+        return _build(tp, value, key + ".")  # type: ignore[arg-type]
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise HeadstartError(f"{key} must be a list like [1, 2, 3], got {value!r}")
+        return [_coerce(v, inner, key) for v in value]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise HeadstartError(f"{key} must be true or false, got {value!r}")
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is str and value is not None:
+        return str(value)
+    raise HeadstartError(f"{key} must be of type {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
+    types_ = _field_types(cls)
+    unknown = sorted(set(raw) - set(types_))
+    if unknown:
+        raise HeadstartError(
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"valid keys: {', '.join(prefix + k for k in types_)}"
+        )
+    kwargs = {k: _coerce(v, types_[k], prefix + k) for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def _valid_keys() -> list[str]:
+    keys = []
+    for section, tp in _field_types(RunConfig).items():
+        keys += [f"{section}.{name}" for name in _field_types(tp)]
+    return keys
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a raw config dict."""
+    valid = _valid_keys()
+    for item in overrides:
+        if "=" not in item:
+            raise HeadstartError(f"--set {item!r} must look like section.key=value, e.g. optim.lr=1e-3")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if key not in valid:
+            raise HeadstartError(f"unknown --set key {key!r}; valid keys: {', '.join(valid)}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise HeadstartError(f"--set {key}: cannot parse value {text!r} ({exc})") from exc
+        if isinstance(value, str) and _looks_numeric(value):
+            value = float(value)  # YAML 1.1 reads "1e-3" as a string
+        section, name = key.split(".", 1)
+        raw.setdefault(section, {})[name] = value
+    return raw
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults < YAML file < ``--set`` overrides, validated into a :class:`RunConfig`."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise HeadstartError(f"config file {str(p)!r} does not exist; pass an existing YAML file to --config")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise HeadstartError(f"config file {str(p)!r} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise HeadstartError(f"config file {str(p)!r} must hold a mapping of sections")
+        raw = loaded
+    raw = apply_overrides(raw, overrides or [])
+    return RunConfig.from_dict(raw)

@@ -1,0 +1,82 @@
+"""Real datasets that install offline from package registries (``builtin:NAME``)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from headstart.data.images import ImageSet
+from headstart.errors import HeadstartError
+
+__all__ = ["BUILTINS", "load_builtin"]
+
+logger = logging.getLogger(__name__)
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_LABELS = [
+    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot",
+]
+
+
+def _elpv() -> ImageSet:
+    """ELPV solar cells: 2,624 grey 300x300 electroluminescence images; defective = probability >= 0.5."""
+    if importlib.util.find_spec("elpv_dataset") is None:
+        raise HeadstartError("builtin:elpv needs the PyPI package elpv-dataset; run `pip install elpv-dataset`")
+    from elpv_dataset.utils import load_dataset
+
+    images, proba, types = load_dataset()
+    targets = (np.asarray(proba) >= 0.5).astype(np.int64)
+    return ImageSet(
+        source="builtin:elpv",
+        ids=[f"builtin:elpv/{i}" for i in range(len(targets))],
+        targets=targets,
+        labels=["functional", "defective"],
+        arrays=np.asarray(images, dtype=np.uint8),
+        meta={"cell_type": np.asarray(types).astype(str), "defect_probability": np.asarray(proba, dtype=float)},
+    )
+
+
+def _read_idx(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path) as f:
+        return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+
+def _fashion_mnist() -> ImageSet:
+    """Fashion-MNIST from Debian's dataset-fashion-mnist: 60k train + 10k test, 28x28 grey, 10 classes."""
+    files = {split: (FASHION_DIR / f"{split}-images-idx3-ubyte.gz", FASHION_DIR / f"{split}-labels-idx1-ubyte.gz")
+             for split in ("train", "t10k")}
+    if not all(p.is_file() for pair in files.values() for p in pair):
+        raise HeadstartError(
+            f"builtin:fashion-mnist reads {FASHION_DIR}, which is missing; install Debian's package with "
+            "`sudo apt-get install dataset-fashion-mnist`"
+        )
+    images, targets, split = [], [], []
+    for name, (img_path, lab_path) in files.items():
+        imgs = _read_idx(img_path, 16).reshape(-1, 28, 28)
+        images.append(imgs)
+        targets.append(_read_idx(lab_path, 8).astype(np.int64))
+        split.append(np.full(len(imgs), "train" if name == "train" else "test"))
+    all_split = np.concatenate(split)
+    return ImageSet(
+        source="builtin:fashion-mnist",
+        ids=[f"builtin:fashion-mnist/{s}/{i}" for s, n in (("train", 60000), ("test", 10000)) for i in range(n)],
+        targets=np.concatenate(targets),
+        labels=list(FASHION_LABELS),
+        arrays=np.concatenate(images),
+        given_split=all_split,
+    )
+
+
+BUILTINS: dict[str, Callable[[], ImageSet]] = {"elpv": _elpv, "fashion-mnist": _fashion_mnist}
+
+
+def load_builtin(name: str) -> ImageSet:
+    if name not in BUILTINS:
+        raise HeadstartError(f"unknown builtin dataset {name!r}; known: {', '.join('builtin:' + b for b in BUILTINS)}")
+    logger.info("loading builtin:%s", name)
+    return BUILTINS[name]()

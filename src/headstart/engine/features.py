@@ -1,0 +1,117 @@
+"""Feature extraction paid once: pooled backbone features cached on disk.
+
+The cache key covers everything that changes the numbers: backbone and weights identity, the
+resolved recipe, the data fingerprint and the runtime (precision, memory format). Files are
+safetensors (no pickle), written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+from headstart.backbones.recipe import Recipe
+from headstart.data.images import ImageSet
+from headstart.data.loader import SkipLog, make_loader
+from headstart.data.transforms import eval_transform
+from headstart.engine.inference import run_features
+from headstart.engine.runtime import Runtime
+
+__all__ = ["FeatureSet", "cache_dir", "feature_key", "extract_features"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``$HEADSTART_CACHE_DIR``, else ``$XDG_CACHE_HOME/headstart``, else ``~/.cache/headstart``."""
+    if os.environ.get("HEADSTART_CACHE_DIR"):
+        return Path(os.environ["HEADSTART_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "headstart"
+
+
+@dataclass
+class FeatureSet:
+    features: np.ndarray  # (N, D) float32 pooled features, in ImageSet order
+    valid: np.ndarray  # (N,) bool; False for unreadable images
+    key: str  # cache key
+    cached: bool  # True when read from the cache
+    seconds: float  # time spent extracting (or reading)
+
+
+def feature_key(backbone_id: dict, recipe: Recipe, fingerprint: str, runtime: Runtime) -> str:
+    payload = {
+        "v": FORMAT_VERSION,
+        "backbone": backbone_id,
+        "recipe": recipe.to_dict(),
+        "data": fingerprint,
+        "precision": runtime.precision,
+        "channels_last": runtime.channels_last,
+        "device": runtime.device.type,
+    }
+    return hashlib.blake2b(json.dumps(payload, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def _write_atomic(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(arrays, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def extract_features(
+    model: nn.Module,
+    images: ImageSet,
+    recipe: Recipe,
+    runtime: Runtime,
+    backbone_id: dict,
+    batch_size: int,
+    skips: SkipLog,
+    num_workers: int = 0,
+    use_cache: bool = True,
+) -> FeatureSet:
+    """Features of every image (eval transform, inference mode), from the cache when possible."""
+    start = time.perf_counter()
+    key = feature_key(backbone_id, recipe, images.fingerprint(), runtime)
+    path = cache_dir() / "features" / f"{key}.safetensors"
+    if use_cache and path.is_file():
+        try:
+            data = load_file(str(path))
+            if data["features"].shape[0] == len(images):
+                logger.info("feature cache hit %s", path)
+                for msg in json.loads(data["skipped"].tobytes().decode() or "[]"):
+                    skips.add([msg])
+                return FeatureSet(data["features"], data["valid"].astype(bool), key, True, time.perf_counter() - start)
+        except Exception as exc:  # noqa: BLE001 - a damaged cache file is re-made, never fatal
+            logger.warning("ignoring unreadable feature cache %s (%s)", path, exc)
+    model = runtime.model(model)
+    loader = make_loader(images, np.arange(len(images)), eval_transform(recipe), batch_size, num_workers=num_workers)
+    local = SkipLog()
+    feats, valid = run_features(model, loader, len(images), runtime, recipe, local, "extracting features")
+    skips.add(list(local.items.values()))
+    if use_cache:
+        skipped = json.dumps(list(local.items.values())).encode()
+        _write_atomic(
+            path,
+            {"features": feats, "valid": valid.astype(np.uint8), "skipped": np.frombuffer(skipped, dtype=np.uint8)},
+            {"source": images.source, "n": str(len(images))},
+        )
+    return FeatureSet(feats, valid, key, False, time.perf_counter() - start)

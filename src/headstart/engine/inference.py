@@ -1,0 +1,85 @@
+"""Forward passes for features and class probabilities, shared by training, evaluate and predict.
+
+The backbone runs under the runtime's autocast; the head always runs in fp32 on the pooled
+features, so probabilities computed from cached features and from images are identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from headstart.backbones.recipe import Recipe, check_input_stats
+from headstart.data.loader import SkipLog
+from headstart.engine.progress import progress
+from headstart.engine.runtime import Runtime
+
+__all__ = ["pooled_features", "head_logits", "run_features", "run_probabilities"]
+
+
+def pooled_features(model: nn.Module, x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, D) float32 pre-logits features."""
+    with runtime.autocast():
+        feats = model.forward_head(model.forward_features(runtime.batch(x)), pre_logits=True)  # type: ignore[operator]
+    return feats.float()
+
+
+def head_logits(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """(B, D) -> (B, K) logits, in fp32."""
+    head = model.get_classifier()  # type: ignore[operator]
+    return head(feats.float())
+
+
+def run_features(
+    model: nn.Module, loader: DataLoader, n: int, runtime: Runtime, recipe: Recipe, skips: SkipLog, desc: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features for every item of the loader's dataset, in dataset order: ``(features (n, D), valid (n,))``.
+
+    ``n`` is the size of the underlying ImageSet; rows of unreadable images stay zero and invalid.
+    """
+    model.eval()
+    feats: np.ndarray | None = None
+    valid = np.zeros(n, dtype=bool)
+    checked = False
+    with torch.inference_mode():
+        for batch in progress(loader, total=len(loader), description=desc):
+            skips.add(batch.skipped)
+            if len(batch.y) == 0:
+                continue
+            if not checked:
+                check_input_stats(batch.x, recipe)
+                checked = True
+            f = pooled_features(model, batch.x, runtime).cpu().numpy()
+            if feats is None:
+                feats = np.zeros((n, f.shape[1]), dtype=np.float32)
+            idx = batch.index.numpy()
+            feats[idx], valid[idx] = f, True
+    if feats is None:
+        feats = np.zeros((n, 0), dtype=np.float32)
+    return feats, valid
+
+
+def run_probabilities(
+    model: nn.Module, loader: DataLoader, runtime: Runtime, recipe: Recipe, skips: SkipLog, desc: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax probabilities over a loader: ``(proba (m, K), targets (m,), index (m,))``, unreadable skipped."""
+    model.eval()
+    probas, targets, index = [], [], []
+    checked = False
+    with torch.inference_mode():
+        for batch in progress(loader, total=len(loader), description=desc):
+            skips.add(batch.skipped)
+            if len(batch.y) == 0:
+                continue
+            if not checked:
+                check_input_stats(batch.x, recipe)
+                checked = True
+            logits = head_logits(model, pooled_features(model, batch.x, runtime))
+            probas.append(logits.softmax(-1).cpu().numpy())
+            targets.append(batch.y.numpy())
+            index.append(batch.index.numpy())
+    if not probas:
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(probas), np.concatenate(targets), np.concatenate(index)
