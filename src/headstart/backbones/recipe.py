@@ -86,7 +86,11 @@ def resolve_recipe(checkpoint: Recipe | None, overrides: PreprocessConfig) -> Re
                 logger.warning(
                     "%s: preprocess.%s=%s but the checkpoint was trained with %s=%s; "
                     "features will be off-distribution unless you meant it",
-                    MISMATCH, name, _fmt(ours), name, _fmt(theirs),
+                    MISMATCH,
+                    name,
+                    _fmt(ours),
+                    name,
+                    _fmt(theirs),
                 )
     return resolved
 

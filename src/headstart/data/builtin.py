@@ -19,7 +19,16 @@ logger = logging.getLogger(__name__)
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_LABELS = [
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
 ]
 
 
@@ -48,8 +57,10 @@ def _read_idx(path: Path, offset: int) -> np.ndarray:
 
 def _fashion_mnist() -> ImageSet:
     """Fashion-MNIST from Debian's dataset-fashion-mnist: 60k train + 10k test, 28x28 grey, 10 classes."""
-    files = {split: (FASHION_DIR / f"{split}-images-idx3-ubyte.gz", FASHION_DIR / f"{split}-labels-idx1-ubyte.gz")
-             for split in ("train", "t10k")}
+    files = {
+        split: (FASHION_DIR / f"{split}-images-idx3-ubyte.gz", FASHION_DIR / f"{split}-labels-idx1-ubyte.gz")
+        for split in ("train", "t10k")
+    }
     if not all(p.is_file() for pair in files.values() for p in pair):
         raise HeadstartError(
             f"builtin:fashion-mnist reads {FASHION_DIR}, which is missing; install Debian's package with "

@@ -23,9 +23,9 @@ def read_image(path: str | Path) -> torch.Tensor:
         with Image.open(path) as im:
             im.load()
             if im.mode in ("L", "I;16", "I", "F", "1"):
-                arr = np.asarray(im.convert("L"))
+                arr = np.array(im.convert("L"))
             else:
-                arr = np.asarray(im.convert("RGB"))
+                arr = np.array(im.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UnreadableImage(f"{path}: {exc.__class__.__name__}: {exc}") from exc
     return array_to_tensor(arr)

@@ -82,7 +82,9 @@ def _from_split_folders(root: Path) -> ImageSet:
     labels = sorted({label for part in parts.values() for label in part.labels})
     missing = [label for label in labels if label not in parts["train"].labels]
     if missing:
-        raise HeadstartError(f"classes {', '.join(missing)} appear in val/test but not in {root}/train; add training images")
+        raise HeadstartError(
+            f"classes {', '.join(missing)} appear in val/test but not in {root}/train; add training images"
+        )
     ids, paths, targets, split = [], [], [], []
     for name, part in parts.items():
         ids += [f"{name}/{i}" for i in part.ids]
@@ -90,8 +92,12 @@ def _from_split_folders(root: Path) -> ImageSet:
         targets += [labels.index(part.labels[t]) for t in part.targets]
         split += [name] * len(part)
     return ImageSet(
-        source=str(root), ids=ids, targets=np.asarray(targets, dtype=np.int64), labels=labels,
-        paths=paths, given_split=np.asarray(split),
+        source=str(root),
+        ids=ids,
+        targets=np.asarray(targets, dtype=np.int64),
+        labels=labels,
+        paths=paths,
+        given_split=np.asarray(split),
     )
 
 

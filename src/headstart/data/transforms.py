@@ -34,9 +34,11 @@ def _finish(recipe: Recipe) -> list[torch.nn.Module]:
 def eval_transform(recipe: Recipe) -> T.Compose:
     """Resize the short side to ``input_size / crop_pct``, center crop ``input_size``, normalize."""
     size = recipe.input_size
-    resize = [T.Resize(size, _interp(recipe), antialias=True)] if recipe.crop_pct >= 1.0 else [
-        T.Resize(recipe.resize_size, _interp(recipe), antialias=True)
-    ]
+    resize = (
+        [T.Resize(size, _interp(recipe), antialias=True)]
+        if recipe.crop_pct >= 1.0
+        else [T.Resize(recipe.resize_size, _interp(recipe), antialias=True)]
+    )
     return T.Compose([*resize, T.CenterCrop(size), *_finish(recipe)])
 
 
@@ -45,7 +47,9 @@ def train_transform(recipe: Recipe, cfg: PreprocessConfig) -> T.Compose:
     if not cfg.augment:
         return eval_transform(recipe)
     steps: list[torch.nn.Module] = [
-        T.RandomResizedCrop(recipe.input_size, scale=(cfg.min_scale, 1.0), interpolation=_interp(recipe), antialias=True),
+        T.RandomResizedCrop(
+            recipe.input_size, scale=(cfg.min_scale, 1.0), interpolation=_interp(recipe), antialias=True
+        ),
         T.RandomHorizontalFlip(),
     ]
     if cfg.vflip:

@@ -17,9 +17,13 @@ def enable_progress(on: bool = True) -> None:
 
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
+    """Iterate ``items``, drawing a transient bar on stderr when progress is enabled."""
     if not _ENABLED:
         yield from items
         return
-    from rich.progress import track
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    yield from track(items, total=total, description=description, transient=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        yield from bar.track(items, total=total, description=description)

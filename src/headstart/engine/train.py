@@ -38,7 +38,13 @@ class TrainResult:
 
 
 def _validate(
-    model: nn.Module, images: ImageSet, index: np.ndarray, recipe: Recipe, cfg: RunConfig, runtime: Runtime, skips: SkipLog
+    model: nn.Module,
+    images: ImageSet,
+    index: np.ndarray,
+    recipe: Recipe,
+    cfg: RunConfig,
+    runtime: Runtime,
+    skips: SkipLog,
 ) -> dict[str, float]:
     loader = make_loader(images, index, eval_transform(recipe), cfg.train.batch_size, num_workers=cfg.train.num_workers)
     proba, y, _ = run_probabilities(model, loader, runtime, recipe, skips, "validating")
@@ -69,8 +75,14 @@ def train_gradient(
     groups = build_param_groups(model, cfg.optim.lr, strategy.backbone_lr_factor(), cfg.optim.weight_decay)
     optimizer = torch.optim.AdamW([g for g in groups if any(p.requires_grad for p in g["params"])])
     loader = make_loader(
-        images, splits["train"], train_transform(recipe, cfg.preprocess), cfg.train.batch_size,
-        shuffle=True, seed=cfg.train.seed, num_workers=cfg.train.num_workers, drop_last=len(splits["train"]) > cfg.train.batch_size,
+        images,
+        splits["train"],
+        train_transform(recipe, cfg.preprocess),
+        cfg.train.batch_size,
+        shuffle=True,
+        seed=cfg.train.seed,
+        num_workers=cfg.train.num_workers,
+        drop_last=len(splits["train"]) > cfg.train.batch_size,
     )
     total = cfg.train.epochs * len(loader)
     warmup = int(round(cfg.optim.warmup_fraction * total))

@@ -15,7 +15,6 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from headstart.metrics.classification import log_loss_from_proba
-
 from headstart.strategies.base import Strategy, register
 
 __all__ = ["LinearProbe", "ProbeFit", "fit_probe", "load_probe_into_head", "softmax_regression"]
@@ -41,8 +40,9 @@ class ProbeFit:
     history: list[dict]  # one record per C tried
 
 
-def softmax_regression(z: np.ndarray, y: np.ndarray, num_classes: int, c: float,
-                       init: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def softmax_regression(
+    z: np.ndarray, y: np.ndarray, num_classes: int, c: float, init: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """L2-regularized multinomial logistic regression, solved to convergence with full-batch L-BFGS.
 
     Minimizes ``C * sum_i CE(W z_i + b, y_i) + ||W||^2 / 2`` (scikit-learn's objective, divided by
@@ -56,8 +56,15 @@ def softmax_regression(z: np.ndarray, y: np.ndarray, num_classes: int, c: float,
     w.requires_grad_(True)
     b.requires_grad_(True)
     penalty = 1.0 / (2.0 * c * len(t))
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=1000, tolerance_grad=1e-6, tolerance_change=1e-9,
-                            history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [w, b],
+        lr=1,
+        max_iter=1000,
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -75,8 +82,13 @@ def _proba(z: np.ndarray, w: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 
 
 def fit_probe(
-    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, num_classes: int,
-    cs: list[float], patience: int = 2,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    num_classes: int,
+    cs: list[float],
+    patience: int = 2,
 ) -> ProbeFit:
     """Fit one logistic regression per C along the regularization path (strong to weak, warm-started).
 
@@ -96,13 +108,17 @@ def fit_probe(
         p_val, p_tr = _proba(zval, *init), _proba(ztr, *init)
         acc = float((p_val.argmax(1) == y_val).mean())
         loss = log_loss_from_proba(y_val, p_val)
-        history.append({
-            "C": c,
-            "train_loss": log_loss_from_proba(y_train, p_tr),
-            "val_loss": loss,
-            "val_accuracy": acc,
-            "val_macro_f1": float(f1_score(y_val, p_val.argmax(1), average="macro", labels=labels, zero_division=0)),
-        })
+        history.append(
+            {
+                "C": c,
+                "train_loss": log_loss_from_proba(y_train, p_tr),
+                "val_loss": loss,
+                "val_accuracy": acc,
+                "val_macro_f1": float(
+                    f1_score(y_val, p_val.argmax(1), average="macro", labels=labels, zero_division=0)
+                ),
+            }
+        )
         if best is None or (acc, -loss) > best:
             best, chosen, since_best = (acc, -loss), (c, init), 0
         else:

@@ -14,9 +14,7 @@ def head_parameter_names(model: nn.Module) -> set[str]:
     return {name for name, p in model.named_parameters() if id(p) in ids}
 
 
-def build_param_groups(
-    model: nn.Module, head_lr: float, backbone_lr_factor: float, weight_decay: float
-) -> list[dict]:
+def build_param_groups(model: nn.Module, head_lr: float, backbone_lr_factor: float, weight_decay: float) -> list[dict]:
     """Up to four groups: backbone / head x decay / no decay.
 
     Backbone LR = ``head_lr * backbone_lr_factor``. Weight decay applies to weight matrices and
@@ -33,7 +31,9 @@ def build_param_groups(
         if not params:
             continue
         lr = head_lr if name.startswith("head") else head_lr * backbone_lr_factor
-        groups.append({"name": name, "params": params, "lr": lr, "weight_decay": 0.0 if "no_decay" in name else weight_decay})
+        groups.append(
+            {"name": name, "params": params, "lr": lr, "weight_decay": 0.0 if "no_decay" in name else weight_decay}
+        )
     return groups
 
 

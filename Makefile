@@ -1,0 +1,42 @@
+# headstart: `make demo` and `make test` work on a fresh machine (they create .venv when missing).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.headstart-installed
+
+.PHONY: setup demo test lint bench clean system-deps
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/nodeps.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/nodeps.txt
+	@$(MAKE) --no-print-directory system-deps
+	@touch $@
+
+# Optional system packages (Fashion-MNIST from Debian, Chromium for report tests): installed when
+# this user may run apt-get; tests that need them are skipped with a reason otherwise.
+system-deps:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+		|| echo "note: could not install dataset-fashion-mnist (builtin:fashion-mnist tests will be skipped)"; \
+	fi
+
+demo: setup
+	$(BIN)/headstart compare builtin:elpv --backbone efficientnet_lite0 \
+		--strategies linear-probe,finetune,scratch --epochs 3 --out runs/demo
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: setup
+	$(BIN)/python bench/bench_probe.py
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

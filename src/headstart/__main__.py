@@ -1,0 +1,5 @@
+"""``python -m headstart`` runs the CLI."""
+
+from headstart.cli.app import main
+
+main()

@@ -1,0 +1,118 @@
+"""Using a saved run: metrics on another labelled set (``evaluate``) and predictions on files (``predict``).
+
+Both apply the run's saved recipe and the same inference path (``engine.inference``), so predicting
+the test split's files gives exactly the probabilities that ``evaluate`` scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.artifacts.run_dir import LoadedRun
+from headstart.data.images import ImageSet, UnreadableImage, read_image
+from headstart.data.loader import SkipLog, make_loader
+from headstart.data.sources import load_images
+from headstart.data.splits import splits_from_json
+from headstart.data.transforms import eval_transform
+from headstart.engine.inference import head_logits, pooled_features, run_probabilities
+from headstart.engine.runtime import resolve_runtime
+from headstart.errors import HeadstartError
+from headstart.metrics.classification import compute_metrics
+
+__all__ = ["Evaluation", "evaluate_run", "predict_files", "SPLIT_CHOICES"]
+
+SPLIT_CHOICES = ("auto", "all", "train", "val", "test")
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    split: str  # which part of the data was scored
+    skipped: list[str]  # unreadable images
+
+
+def _same_source(run: LoadedRun, source: str) -> bool:
+    saved = run.manifest["data"]["source"]
+    if source == saved:
+        return True
+    return not source.startswith("builtin:") and Path(source).resolve() == Path(saved).resolve()
+
+
+def _align_labels(run: LoadedRun, images: ImageSet) -> np.ndarray:
+    """Targets of ``images`` re-indexed into the run's label order; unknown labels are an error."""
+    unknown = [label for label in images.labels if label not in run.labels]
+    if unknown:
+        raise HeadstartError(
+            f"labels {', '.join(map(repr, unknown))} in {images.source!r} are not among the run's labels "
+            f"({', '.join(run.labels)}); evaluate on data with the same classes"
+        )
+    mapping = np.asarray([run.labels.index(label) for label in images.labels], dtype=np.int64)
+    return mapping[images.targets]
+
+
+def evaluate_run(
+    run: LoadedRun, source: str | None = None, split: str = "auto", batch_size: int | None = None
+) -> Evaluation:
+    """Score the run on DATA (default: the run's own data). ``split=auto`` uses the saved test split
+    when DATA is the run's data, and every image otherwise."""
+    if split not in SPLIT_CHOICES:
+        raise HeadstartError(f"--split {split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
+    source = source or run.manifest["data"]["source"]
+    images = load_images(source)
+    same = _same_source(run, source)
+    if split == "auto":
+        split = "test" if same else "all"
+    if split == "all":
+        index = np.arange(len(images))
+    elif not same:
+        raise HeadstartError(
+            f"--split {split} needs the run's own data ({run.manifest['data']['source']!r}); use --split all"
+        )
+    else:
+        index = splits_from_json(images, run.splits())[split]
+    images.targets = _align_labels(run, images)
+    images.labels = list(run.labels)
+    runtime = resolve_runtime(run.config.train)
+    model = runtime.model(run.model)
+    skips = SkipLog()
+    loader = make_loader(images, index, eval_transform(run.recipe), batch_size or run.config.train.batch_size)
+    proba, y, _ = run_probabilities(model, loader, runtime, run.recipe, skips, "evaluating")
+    return Evaluation(compute_metrics(y, proba, run.labels), split, sorted(skips.items.values()))
+
+
+def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = None) -> list[dict[str, Any]]:
+    """One record per input path, in input order: ``path``, ``label``, ``probabilities`` ({label: p}).
+
+    An unreadable or missing file gets ``label: None`` and an ``error`` field instead of stopping the batch.
+    """
+    runtime = resolve_runtime(run.config.train)
+    model = runtime.model(run.model)
+    model.eval()
+    transform = eval_transform(run.recipe)
+    size = batch_size or run.config.train.batch_size
+    records: list[dict[str, Any]] = [{"path": p} for p in paths]
+    for start in range(0, len(paths), size):
+        chunk, tensors = [], []
+        for i in range(start, min(start + size, len(paths))):
+            try:
+                if not Path(paths[i]).is_file():
+                    raise UnreadableImage(f"{paths[i]}: no such file")
+                tensors.append(transform(read_image(paths[i])))
+                chunk.append(i)
+            except UnreadableImage as exc:
+                records[i].update(label=None, probabilities=None, error=str(exc))
+        if not chunk:
+            continue
+        with torch.inference_mode():
+            proba = head_logits(model, pooled_features(model, torch.stack(tensors), runtime)).softmax(-1).cpu().numpy()
+        for i, p in zip(chunk, proba, strict=True):
+            records[i].update(
+                label=run.labels[int(p.argmax())],
+                probabilities={label: float(v) for label, v in zip(run.labels, p, strict=True)},
+            )
+    return records

@@ -1,0 +1,297 @@
+"""The ``headstart`` command line (typer). Thin: it parses, calls the library, and prints.
+
+User errors (:class:`HeadstartError`) become a one-paragraph message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from headstart._runtime import tune_malloc
+from headstart.errors import HeadstartError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Transfer learning with PyTorch: probe, fine-tune and evaluate pretrained backbones.",
+)
+out_console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file with sections data, preprocess, model, strategy, optim, train"),
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="override one config key, e.g. optim.lr=1e-3 (repeatable)")
+]
+BackboneOpt = Annotated[str | None, typer.Option(help="catalog name (see `headstart backbones`) or timm:<model_name>")]
+WeightsOpt = Annotated[
+    str | None, typer.Option(help="local checkpoint for timm:<model_name> (safetensors or state dict)")
+]
+EpochsOpt = Annotated[int | None, typer.Option(help="training epochs (finetune, scratch)")]
+SeedOpt = Annotated[int | None, typer.Option(help="seed of the split, the init and the shuffling")]
+LimitOpt = Annotated[int | None, typer.Option("--limit-per-class", help="keep at most N images per class")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")]
+
+
+def _friendly(fn: Callable[..., None]) -> Callable[..., None]:
+    """Turn a :class:`HeadstartError` into a one-paragraph message and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        try:
+            fn(*args, **kwargs)
+        except HeadstartError as exc:
+            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _setup(verbose: bool) -> None:
+    from headstart.engine.progress import enable_progress
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("headstart").setLevel(logging.INFO if verbose else logging.WARNING)
+    enable_progress(sys.stderr.isatty())
+
+
+def _config(data: str, config: Path | None, sets: list[str] | None, **flags: object):  # type: ignore[no-untyped-def]
+    from headstart.config import load_config
+
+    extra = [f"data.source={data}"]
+    names = {
+        "backbone": "model.backbone",
+        "weights": "model.weights",
+        "strategy": "strategy.name",
+        "epochs": "train.epochs",
+        "limit": "data.limit_per_class",
+    }
+    for flag, key in names.items():
+        if flags.get(flag) is not None:
+            extra.append(f"{key}={flags[flag]}")
+    if flags.get("seed") is not None:
+        extra += [f"data.seed={flags['seed']}", f"train.seed={flags['seed']}"]
+    return load_config(config, [*(sets or []), *extra])
+
+
+@app.command()
+@_friendly
+def backbones(fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table") -> None:
+    """List the backbone catalog: name, modality, parameters, feature dimension, recipe, weights source."""
+    from headstart.backbones import build_architecture, list_backbones
+
+    rows = []
+    for spec in list_backbones():
+        model = build_architecture(spec.architecture, num_classes=0)
+        assert spec.recipe is not None
+        rows.append(
+            {
+                "name": spec.name,
+                "modality": spec.modality,
+                "architecture": spec.architecture,
+                "params": sum(p.numel() for p in model.parameters()),
+                "feature_dim": model.num_features,
+                "recipe": spec.recipe.to_dict(),
+                "source": spec.source,
+            }
+        )
+    if fmt == "json":
+        out_console.print_json(json.dumps(rows))
+        return
+    table = Table(title="headstart backbones (also: timm:<model_name> [--weights FILE])")
+    for col in ("name", "modality", "params (no head)", "features", "recipe", "source"):
+        table.add_column(col)
+    for r in rows:
+        rc = r["recipe"]
+        recipe = (
+            f"{rc['input_size']}px crop_pct={rc['crop_pct']} {rc['interpolation']} "
+            f"mean={','.join(f'{v:g}' for v in rc['mean'])} std={','.join(f'{v:g}' for v in rc['std'])}"
+        )
+        table.add_row(r["name"], r["modality"], f"{r['params'] / 1e6:.2f}M", str(r["feature_dim"]), recipe, r["source"])
+    out_console.print(table)
+
+
+@app.command()
+@_friendly
+def train(
+    data: Annotated[
+        str, typer.Argument(help="class folder, CSV with path,label, or builtin:elpv / builtin:fashion-mnist")
+    ],
+    out: Annotated[Path, typer.Option(help="run directory to write")] = Path("runs/latest"),
+    backbone: BackboneOpt = None,
+    strategy: Annotated[str | None, typer.Option(help="linear-probe | finetune | scratch")] = None,
+    weights: WeightsOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = None,
+    limit_per_class: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Train one strategy on DATA and write a run directory (model, recipe, metrics, history, splits)."""
+    from headstart import runner
+    from headstart.report import comparison_rows, rich_table
+
+    _setup(verbose)
+    cfg = _config(
+        data,
+        config,
+        set_,
+        backbone=backbone,
+        weights=weights,
+        strategy=strategy,
+        epochs=epochs,
+        seed=seed,
+        limit=limit_per_class,
+    )
+    summary = runner.train(cfg, out)
+    out_console.print(rich_table(comparison_rows([summary]), f"{cfg.model.backbone} on {data} (test split)"))
+    _report_skips(summary.skipped, summary.out)
+    out_console.print(f"run written to {summary.out}")
+
+
+@app.command()
+@_friendly
+def compare(
+    data: Annotated[str, typer.Argument(help="class folder, CSV with path,label, or builtin:NAME")],
+    strategies: Annotated[
+        str, typer.Option(help="comma-separated strategies, run on the same split")
+    ] = "linear-probe,finetune,scratch",
+    out: Annotated[Path, typer.Option(help="folder holding one run directory per strategy")] = Path("runs/compare"),
+    backbone: BackboneOpt = None,
+    weights: WeightsOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = None,
+    limit_per_class: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run several strategies on the same split and print one comparison table."""
+    import dataclasses
+
+    from headstart import runner
+    from headstart.config import StrategyConfig
+    from headstart.report import comparison_rows, rich_table, write_comparison
+    from headstart.strategies import STRATEGIES
+
+    _setup(verbose)
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    unknown = [n for n in names if n not in STRATEGIES]
+    if not names or unknown:
+        raise HeadstartError(f"unknown strategy {', '.join(unknown) or '(none)'}; known: {', '.join(STRATEGIES)}")
+    cfg = _config(
+        data, config, set_, backbone=backbone, weights=weights, epochs=epochs, seed=seed, limit=limit_per_class
+    )
+    prepared = runner.prepare_data(cfg)
+    summaries = []
+    for name in names:
+        err_console.print(f"[bold]{name}[/bold] ...")
+        run_cfg = dataclasses.replace(cfg, strategy=dataclasses.replace(cfg.strategy, name=name))
+        StrategyConfig.__post_init__(run_cfg.strategy)
+        summaries.append(runner.train(run_cfg, out / name, prepared))
+    rows = comparison_rows(summaries)
+    out_console.print(rich_table(rows, f"{cfg.model.backbone} on {data}: test split ({rows[0]['n_test']} images)"))
+    js, md = write_comparison(out, rows, {"data": data, "backbone": cfg.model.backbone, "config": cfg.to_dict()})
+    out_console.print(f"report: {md}  (table as JSON: {js})")
+
+
+@app.command()
+@_friendly
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="run directory written by `headstart train`")],
+    data: Annotated[str | None, typer.Argument(help="labelled data (default: the run's data, test split)")] = None,
+    out: Annotated[Path | None, typer.Option(help="write metrics JSON here")] = None,
+    split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Metrics of a trained run on labelled data (accuracy, macro P/R/F1, ROC-AUC, per class, confusion)."""
+    from headstart.artifacts import evaluate_run, load_run
+
+    _setup(verbose)
+    result = evaluate_run(load_run(run), data, split)
+    m = result.metrics
+    table = Table(title=f"{run} on {data or 'its own data'} ({result.split}: {m['n']} images)")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for label, pc in m["per_class"].items():
+        table.add_row(label, f"{pc['precision']:.3f}", f"{pc['recall']:.3f}", f"{pc['f1']:.3f}", str(pc["support"]))
+    out_console.print(table)
+    auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
+    out_console.print(f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  ROC-AUC {auc}")
+    _report_skips(len(result.skipped), run)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**m, "split": result.split, "skipped_unreadable": result.skipped}, indent=2) + "\n")
+        out_console.print(f"metrics written to {out}")
+
+
+@app.command()
+@_friendly
+def predict(
+    run: Annotated[Path, typer.Argument(help="run directory written by `headstart train`")],
+    files: Annotated[list[str], typer.Argument(help="image files")],
+    fmt: Annotated[str, typer.Option("--format", help="json | csv | table")] = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Predict labels for image files with the run's saved preprocessing recipe, in input order."""
+    from headstart.artifacts import load_run, predict_files
+
+    _setup(verbose)
+    if fmt not in ("json", "csv", "table"):
+        raise HeadstartError(f"--format {fmt!r}; choose json, csv or table")
+    loaded = load_run(run)
+    records = predict_files(loaded, files)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["path", "label", *[f"p_{label}" for label in loaded.labels], "error"])
+        for r in records:
+            probs = r.get("probabilities") or {}
+            writer.writerow(
+                [r["path"], r.get("label") or "", *[probs.get(lb, "") for lb in loaded.labels], r.get("error", "")]
+            )
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table()
+        for col in ("path", "label", "probability"):
+            table.add_column(col)
+        for r in records:
+            p = r["probabilities"][r["label"]] if r.get("label") else None
+            table.add_row(r["path"], r.get("label") or f"[red]{r.get('error')}[/red]", "" if p is None else f"{p:.3f}")
+        out_console.print(table)
+
+
+def _report_skips(n: int, where: object) -> None:
+    if n:
+        err_console.print(f"[yellow]{n} unreadable image(s) were skipped; see skipped_unreadable in {where}[/yellow]")
+
+
+def main() -> None:
+    """Console-script entry point: allocator tuning, then the typer app."""
+    tune_malloc()
+    app()

@@ -1,0 +1,22 @@
+"""Engine: runtime (device, precision), feature extraction + cache, inference, the train loop."""
+
+from headstart.engine.features import FeatureSet, cache_dir, extract_features
+from headstart.engine.inference import head_logits, pooled_features, run_features, run_probabilities
+from headstart.engine.runtime import Runtime, resolve_runtime
+from headstart.engine.schedule import warmup_cosine
+from headstart.engine.train import TrainResult, train_gradient
+
+__all__ = [
+    "FeatureSet",
+    "Runtime",
+    "TrainResult",
+    "cache_dir",
+    "extract_features",
+    "head_logits",
+    "pooled_features",
+    "resolve_runtime",
+    "run_features",
+    "run_probabilities",
+    "train_gradient",
+    "warmup_cosine",
+]

@@ -1,0 +1,110 @@
+"""The CLI through typer's test runner: every command, and user errors without tracebacks."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from headstart.cli.app import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args))
+
+
+def test_backbones_table_and_json() -> None:
+    result = invoke("backbones")
+    assert result.exit_code == 0 and "efficientnet_lite2" in result.stdout and "mobilenet_v2" in result.stdout
+    rows = json.loads(invoke("backbones", "--format", "json").stdout)
+    assert {r["name"]: r["feature_dim"] for r in rows}["mobilenet_v2"] == 1280
+    assert {r["name"]: r["recipe"]["interpolation"] for r in rows}["mobilenet_v2"] == "bilinear"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, elpv_folder: Path) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "probe"
+    result = invoke(
+        "train",
+        str(elpv_folder),
+        "--backbone",
+        "mobilenet_v2",
+        "--strategy",
+        "linear-probe",
+        "--out",
+        str(out),
+        "--set",
+        "train.batch_size=8",
+    )
+    assert result.exit_code == 0, result.output
+    assert "linear-probe" in result.stdout and "run written to" in result.stdout
+    return out
+
+
+def test_train_writes_a_run(trained: Path) -> None:
+    manifest = json.loads((trained / "headstart.json").read_text())
+    assert manifest["backbone"]["name"] == "mobilenet_v2" and manifest["config"]["train"]["batch_size"] == 8
+
+
+def test_evaluate_writes_metrics(trained: Path, elpv_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.json"
+    result = invoke("evaluate", str(trained), str(elpv_folder), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    m = json.loads(out.read_text())
+    assert m["split"] == "test" and m["n"] == len(json.loads((trained / "splits.json").read_text())["test"])
+    result = invoke("evaluate", str(trained), str(elpv_folder), "--split", "all", "--out", str(out))
+    assert json.loads(out.read_text())["n"] == 28
+
+
+def test_predict_json_and_csv(trained: Path, elpv_folder: Path) -> None:
+    files = [str(p) for p in sorted(elpv_folder.rglob("*.png"))[:3]]
+    result = invoke("predict", str(trained), *files, "--format", "json")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [r["path"] for r in records] == files
+    assert all(set(r["probabilities"]) == {"defective", "functional"} for r in records)
+    result = invoke("predict", str(trained), *files, "--format", "csv")
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "path,label,p_defective,p_functional,error" and len(lines) == 4
+
+
+def test_compare_prints_one_table(elpv_folder: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "compare",
+        str(elpv_folder),
+        "--backbone",
+        "mobilenet_v2",
+        "--strategies",
+        "linear-probe,scratch",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "cmp"),
+        "--set",
+        "train.batch_size=8",
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["runs"]
+    assert [r["strategy"] for r in rows] == ["linear-probe", "scratch"]
+    assert (tmp_path / "cmp" / "report.md").is_file() and (tmp_path / "cmp" / "scratch" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "/no/such/dir"], "does not exist"),
+        (["train", "builtin:elpv", "--backbone", "resnet9000"], "unknown backbone 'resnet9000'"),
+        (["train", "builtin:elpv", "--strategy", "yolo"], "unknown strategy 'yolo'"),
+        (["train", "builtin:elpv", "--set", "optim.learning_rate=1"], "unknown --set key"),
+        (["compare", "builtin:elpv", "--strategies", "finetune,nope"], "unknown strategy nope"),
+        (["evaluate", "/no/such/run"], "is not a headstart run"),
+        (["predict", "/no/such/run", "x.png"], "is not a headstart run"),
+    ],
+)
+def test_user_errors_are_one_paragraph_without_traceback(args: list[str], message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.startswith("error:")

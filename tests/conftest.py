@@ -1,0 +1,57 @@
+"""Shared fixtures: real data subsets (ELPV, skimage photos) and an isolated feature cache."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from headstart.config import RunConfig, load_config  # noqa: E402
+from headstart.data import ImageSet, load_images  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def elpv() -> ImageSet:
+    """The real ELPV solar-cell set (2,624 images), loaded once."""
+    return load_images("builtin:elpv")
+
+
+def write_class_folder(root: Path, images: ImageSet, per_class: int, seed: int = 0) -> Path:
+    """Write ``per_class`` real images of each class as PNG files under root/<label>/."""
+    rng = np.random.RandomState(seed)
+    for k, label in enumerate(images.labels):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in rng.permutation(np.flatnonzero(images.targets == k))[:per_class]:
+            assert images.arrays is not None
+            Image.fromarray(images.arrays[i]).save(root / label / f"cell{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def elpv_folder(tmp_path_factory: pytest.TempPathFactory, elpv: ImageSet) -> Path:
+    """A class folder of 14 real ELPV cells per class (functional / defective)."""
+    return write_class_folder(tmp_path_factory.mktemp("elpv_folder"), elpv, per_class=14)
+
+
+@pytest.fixture
+def tiny_config(elpv_folder: Path) -> RunConfig:
+    """A fast config on the real ELPV subset: 1 epoch, small batches."""
+    return load_config(None, [f"data.source={elpv_folder}", "train.epochs=1", "train.batch_size=8"])
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, np.ndarray]:
+    from skimage import data
+
+    return {"coffee": data.coffee(), "chelsea": data.chelsea()}

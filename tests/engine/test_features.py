@@ -1,0 +1,57 @@
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headstart.backbones import create_model, get_backbone, resolve_recipe
+from headstart.config import PreprocessConfig, TrainConfig
+from headstart.data import SkipLog, load_images
+from headstart.engine import cache_dir, extract_features, resolve_runtime
+from headstart.runner import backbone_identity
+
+
+def _extract(images, runtime=None):  # type: ignore[no-untyped-def]
+    spec = get_backbone("mobilenet_v2")
+    model, ckpt = create_model(spec)
+    recipe = resolve_recipe(ckpt, PreprocessConfig())
+    runtime = runtime or resolve_runtime(TrainConfig())
+    return extract_features(model, images, recipe, runtime, backbone_identity(spec), 8, SkipLog())
+
+
+def test_second_extraction_hits_the_cache(elpv_folder: Path) -> None:
+    images = load_images(str(elpv_folder))
+    first = _extract(images)
+    second = _extract(images)
+    assert not first.cached and second.cached and first.key == second.key
+    np.testing.assert_array_equal(first.features, second.features)
+    assert first.features.shape == (28, 1280) and first.valid.all()
+    assert (cache_dir() / "features" / f"{first.key}.safetensors").is_file()
+
+
+def test_cache_key_depends_on_precision(elpv_folder: Path) -> None:
+    images = load_images(str(elpv_folder))
+    a = _extract(images, resolve_runtime(TrainConfig(precision="fp32")))
+    b = _extract(images, resolve_runtime(TrainConfig(precision="bf16")))
+    assert a.key != b.key
+    # bf16 features stay close to fp32 ones
+    cos = (a.features * b.features).sum(1) / (np.linalg.norm(a.features, axis=1) * np.linalg.norm(b.features, axis=1))
+    assert cos.mean() > 0.98 and cos.min() > 0.95
+
+
+def test_unreadable_image_is_skipped_and_reported(
+    elpv_folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    shutil.copytree(elpv_folder, tmp_path / "d")
+    bad = tmp_path / "d" / "defective" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    images = load_images(str(tmp_path / "d"))
+    skips = SkipLog()
+    spec = get_backbone("mobilenet_v2")
+    model, ckpt = create_model(spec)
+    with caplog.at_level(logging.WARNING):
+        fs = extract_features(model, images, ckpt, resolve_runtime(TrainConfig()), backbone_identity(spec), 8, skips)
+    assert fs.valid.sum() == 28 and not fs.valid[images.ids.index("defective/broken.png")]
+    assert len(skips.items) == 1 and "broken.png" in caplog.text
