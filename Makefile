@@ -28,12 +28,13 @@ demo: setup
 	$(BIN)/headstart compare builtin:elpv --backbone efficientnet_lite0 \
 		--strategies linear-probe,finetune,scratch --epochs 3 --out runs/demo
 
-test: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+test: setup lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10
 
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python bench/bench_probe.py

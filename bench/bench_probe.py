@@ -132,7 +132,10 @@ def main() -> None:
     s32 = runner.train(fp32, out / "fp32", data)
     print("\n## probe accuracy by extraction setting")
     m32 = s32.metrics
-    print(f"  fp32 NCHW          : test accuracy {m32['accuracy']:.4f}  macro-F1 {m32['macro_f1']:.4f}  ({s32.seconds:.1f} s)")
+    print(
+        f"  fp32 NCHW          : test accuracy {m32['accuracy']:.4f}"
+        f"  macro-F1 {m32['macro_f1']:.4f}  ({s32.seconds:.1f} s)"
+    )
     print(f"  {runtime.precision} channels_last: test accuracy {acc:.4f}  (chosen by train.precision=auto)")
     print(f"  accuracy difference: {100 * (acc - s32.metrics['accuracy']):+.2f} points (target: within 0.5)")
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from headstart.artifacts.run_dir import RunFiles, package_versions, write_run
-from headstart.backbones.catalog import BackboneSpec, create_model, get_backbone
+from headstart.backbones.catalog import BackboneSpec, classifier, create_model, get_backbone
 from headstart.backbones.recipe import Recipe, resolve_recipe
 from headstart.config import RunConfig
 from headstart.data.images import ImageSet
@@ -104,7 +104,7 @@ def _probe(
         cfg.strategy.probe_cs,
     )
     load_probe_into_head(model, fit)
-    head_params = sum(p.numel() for p in model.get_classifier().parameters())  # fitted by the probe
+    head_params = sum(p.numel() for p in classifier(model).parameters())  # fitted by the probe
     history = [
         {"epoch": 1, **h, "lr": {}, "trainable_params": head_params, "events": [f"probe C={h['C']:g}"]}
         for h in fit.history

@@ -20,7 +20,7 @@ from headstart.backbones.loading import load_by_name, load_by_order, read_state_
 from headstart.backbones.recipe import Recipe
 from headstart.errors import HeadstartError
 
-__all__ = ["BackboneSpec", "get_backbone", "list_backbones", "create_model", "build_architecture"]
+__all__ = ["BackboneSpec", "get_backbone", "list_backbones", "create_model", "build_architecture", "classifier"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,13 @@ def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
     return _CATALOG[name]
 
 
+def classifier(model: nn.Module) -> nn.Module:
+    """The classification head of a timm model (``get_classifier()``)."""
+    head = model.get_classifier()  # type: ignore[operator]
+    assert isinstance(head, nn.Module)
+    return head
+
+
 def build_architecture(architecture: str, num_classes: int, drop_rate: float = 0.0) -> nn.Module:
     """The bare timm module with random weights (used before loading a saved run)."""
     import timm
@@ -177,7 +184,7 @@ def create_model(
         load_by_order(model, torch_load_packaged(spec), spec.name)
     elif spec.weights_file is not None:
         model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
-        head = model.get_classifier()
+        head = classifier(model)
         head_names = tuple(n for n, m in model.named_modules() if m is head and n)
         load_by_name(model, read_state_dict(spec.weights_file), spec.weights_file, skip_prefixes=head_names)
     else:
@@ -185,7 +192,7 @@ def create_model(
         model.drop_rate = drop_rate  # type: ignore[assignment]
     recipe = spec.recipe or _timm_recipe(model)
     if num_classes is not None:
-        model.reset_classifier(num_classes)
+        model.reset_classifier(num_classes)  # type: ignore[operator]
     return model, recipe
 
 

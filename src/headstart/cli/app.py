@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -102,7 +102,7 @@ def backbones(fmt: Annotated[str, typer.Option("--format", help="table | json")]
     """List the backbone catalog: name, modality, parameters, feature dimension, recipe, weights source."""
     from headstart.backbones import build_architecture, list_backbones
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in list_backbones():
         model = build_architecture(spec.architecture, num_classes=0)
         assert spec.recipe is not None

@@ -6,17 +6,20 @@ features, so probabilities computed from cached features and from images are ide
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from headstart.backbones.catalog import classifier
 from headstart.backbones.recipe import Recipe, check_input_stats
-from headstart.data.loader import SkipLog
+from headstart.data.loader import Batch, SkipLog
 from headstart.engine.progress import progress
 from headstart.engine.runtime import Runtime
 
-__all__ = ["pooled_features", "head_logits", "run_features", "run_probabilities"]
+__all__ = ["pooled_features", "head_logits", "checked_batches", "run_features", "run_probabilities"]
 
 
 def pooled_features(model: nn.Module, x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
@@ -28,8 +31,23 @@ def pooled_features(model: nn.Module, x: torch.Tensor, runtime: Runtime) -> torc
 
 def head_logits(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
     """(B, D) -> (B, K) logits, in fp32."""
-    head = model.get_classifier()  # type: ignore[operator]
-    return head(feats.float())
+    return classifier(model)(feats.float())
+
+
+def checked_batches(loader: DataLoader, recipe: Recipe, skips: SkipLog, desc: str) -> Iterator[Batch]:
+    """Non-empty batches of a loader, with a progress bar; unreadable images go to ``skips``.
+
+    The first batch's normalized statistics are checked against the recipe (see ``check_input_stats``).
+    """
+    checked = False
+    for batch in progress(loader, total=len(loader), description=desc):
+        skips.add(batch.skipped)
+        if len(batch.y) == 0:
+            continue
+        if not checked:
+            check_input_stats(batch.x, recipe)
+            checked = True
+        yield batch
 
 
 def run_features(
@@ -42,15 +60,8 @@ def run_features(
     model.eval()
     feats: np.ndarray | None = None
     valid = np.zeros(n, dtype=bool)
-    checked = False
     with torch.inference_mode():
-        for batch in progress(loader, total=len(loader), description=desc):
-            skips.add(batch.skipped)
-            if len(batch.y) == 0:
-                continue
-            if not checked:
-                check_input_stats(batch.x, recipe)
-                checked = True
+        for batch in checked_batches(loader, recipe, skips, desc):
             f = pooled_features(model, batch.x, runtime).cpu().numpy()
             if feats is None:
                 feats = np.zeros((n, f.shape[1]), dtype=np.float32)
@@ -67,15 +78,8 @@ def run_probabilities(
     """Softmax probabilities over a loader: ``(proba (m, K), targets (m,), index (m,))``, unreadable skipped."""
     model.eval()
     probas, targets, index = [], [], []
-    checked = False
     with torch.inference_mode():
-        for batch in progress(loader, total=len(loader), description=desc):
-            skips.add(batch.skipped)
-            if len(batch.y) == 0:
-                continue
-            if not checked:
-                check_input_stats(batch.x, recipe)
-                checked = True
+        for batch in checked_batches(loader, recipe, skips, desc):
             logits = head_logits(model, pooled_features(model, batch.x, runtime))
             probas.append(logits.softmax(-1).cpu().numpy())
             targets.append(batch.y.numpy())

@@ -5,20 +5,21 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from headstart.backbones.recipe import Recipe, check_input_stats
+from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
 from headstart.data.images import ImageSet
-from headstart.data.loader import SkipLog, make_loader
+from headstart.data.loader import Batch, SkipLog, make_loader
 from headstart.data.transforms import eval_transform, train_transform
-from headstart.engine.inference import run_probabilities
-from headstart.engine.progress import progress
+from headstart.engine.inference import checked_batches, run_probabilities
 from headstart.engine.runtime import Runtime
 from headstart.engine.schedule import warmup_cosine
 from headstart.metrics.classification import log_loss_from_proba
@@ -57,6 +58,28 @@ def _validate(
     }
 
 
+def _train_epoch(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loss_fn: nn.Module,
+    runtime: Runtime,
+) -> list[float]:
+    """One pass of optimizer steps (forward under the runtime's autocast, loss in fp32)."""
+    losses = []
+    for batch in batches:
+        with runtime.autocast():
+            logits = model(runtime.batch(batch.x))
+        loss = loss_fn(logits.float(), batch.y.to(runtime.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    return losses
+
+
 def train_gradient(
     model: nn.Module,
     strategy: Strategy,
@@ -89,27 +112,12 @@ def train_gradient(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, total, warmup))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
     result, best_key, best_state = TrainResult(), None, None
-    checked = False
     for epoch in range(1, cfg.train.epochs + 1):
         events = strategy.on_epoch_begin(model, epoch)
         strategy.train_mode(model)
-        losses = []
-        for batch in progress(loader, total=len(loader), description=f"epoch {epoch}/{cfg.train.epochs}"):
-            skips.add(batch.skipped)
-            if len(batch.y) == 0:
-                continue
-            if not checked:
-                check_input_stats(batch.x, recipe)
-                checked = True
-            with runtime.autocast():
-                logits = model(runtime.batch(batch.x))
-            loss = loss_fn(logits.float(), batch.y.to(runtime.device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-        record = {
+        batches = checked_batches(loader, recipe, skips, f"epoch {epoch}/{cfg.train.epochs}")
+        losses = _train_epoch(model, batches, optimizer, scheduler, loss_fn, runtime)
+        record: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": float(np.mean(losses)) if losses else float("nan"),
             **_validate(model, images, splits["val"], recipe, cfg, runtime, skips),

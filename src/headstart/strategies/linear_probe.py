@@ -14,6 +14,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
+from headstart.backbones.catalog import classifier
 from headstart.metrics.classification import log_loss_from_proba
 from headstart.strategies.base import Strategy, register
 
@@ -132,7 +133,7 @@ def fit_probe(
 
 
 def load_probe_into_head(model: nn.Module, fit: ProbeFit) -> None:
-    head = model.get_classifier()  # type: ignore[operator]
+    head = classifier(model)
     if not isinstance(head, nn.Linear) or tuple(head.weight.shape) != fit.weight.shape:
         raise ValueError(f"expected a Linear head of shape {fit.weight.shape}, got {head}")
     with torch.no_grad():

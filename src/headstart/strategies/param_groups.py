@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from headstart.backbones.catalog import classifier
+
 __all__ = ["head_parameter_names", "build_param_groups", "count_trainable"]
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
     """Names of the classification head's parameters (timm's ``get_classifier()``)."""
-    head = model.get_classifier()  # type: ignore[operator]
-    ids = {id(p) for p in head.parameters()}
+    ids = {id(p) for p in classifier(model).parameters()}
     return {name for name, p in model.named_parameters() if id(p) in ids}
 
 

@@ -1,0 +1,55 @@
+"""End to end through the installed console script, as a user runs it (slow: trains real models)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEADSTART = str(Path(sys.executable).parent / "headstart")
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([HEADSTART, *args], capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"headstart {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.mark.slow
+def test_finetune_evaluate_predict_on_real_elpv_subset(tmp_path: Path) -> None:
+    out = tmp_path / "ft"
+    run(
+        "train",
+        "builtin:elpv",
+        "--strategy",
+        "finetune",
+        "--epochs",
+        "2",
+        "--limit-per-class",
+        "40",
+        "--out",
+        str(out),
+        "--set",
+        "train.batch_size=16",
+    )
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert set(history[0]["lr"]) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
+    assert history[0]["lr"]["backbone"] == pytest.approx(history[0]["lr"]["head"] * 0.1)
+
+    metrics_file = tmp_path / "m.json"
+    run("evaluate", str(out), "--out", str(metrics_file))
+    evaluated = json.loads(metrics_file.read_text())
+    saved = json.loads((out / "metrics.json").read_text())
+    assert evaluated["confusion_matrix"] == saved["confusion_matrix"] and evaluated["split"] == "test"
+
+
+@pytest.mark.slow
+def test_user_error_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    result = run("train", str(tmp_path / "missing"), check=False)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr + result.stdout
