@@ -24,9 +24,12 @@ system-deps:
 		|| echo "note: could not install dataset-fashion-mnist (builtin:fashion-mnist tests will be skipped)"; \
 	fi
 
+# ELPV cells: defects can sit at the border (keep the whole cell: crop_pct=1.0) and cells have no
+# up/down orientation (vertical flips are valid augmentation). Neither changes normalization.
 demo: setup
 	$(BIN)/headstart compare builtin:elpv --backbone efficientnet_lite0 \
-		--strategies linear-probe,finetune,scratch --epochs 3 --out runs/demo
+		--strategies linear-probe,finetune,scratch --epochs 3 --out runs/demo \
+		--set preprocess.crop_pct=1.0 --set preprocess.vflip=true
 
 test: setup lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10

@@ -17,8 +17,9 @@ from headstart.data import ImageSet, load_images  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with an empty feature cache of its own."""
+    monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path / "feature-cache"))
 
 
 @pytest.fixture(scope="session")

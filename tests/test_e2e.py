@@ -39,7 +39,7 @@ def test_finetune_evaluate_predict_on_real_elpv_subset(tmp_path: Path) -> None:
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2]
     assert set(history[0]["lr"]) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
-    assert history[0]["lr"]["backbone"] == pytest.approx(history[0]["lr"]["head"] * 0.1)
+    assert history[0]["lr"]["backbone"] == pytest.approx(history[0]["lr"]["head"] * 0.3)
 
     metrics_file = tmp_path / "m.json"
     run("evaluate", str(out), "--out", str(metrics_file))

@@ -67,7 +67,7 @@ class PreprocessConfig:
     mean: list[float] | None = None  # per-channel normalization mean; null = recipe
     std: list[float] | None = None  # per-channel normalization std; null = recipe
     augment: bool = True  # training augmentation: random resized crop + horizontal flip
-    min_scale: float = 0.5  # smallest area fraction kept by the random resized crop
+    min_scale: float = 0.8  # smallest area fraction kept by the random resized crop (gentle: keeps small defects)
     vflip: bool = False  # also flip vertically (rotation-invariant data such as cells, tissue)
 
     def __post_init__(self) -> None:
@@ -100,7 +100,7 @@ class ModelConfig:
 @dataclass
 class StrategyConfig:
     name: str = "finetune"  # linear-probe | finetune | scratch
-    backbone_lr_factor: float = 0.1  # backbone LR = optim.lr x this factor (finetune)
+    backbone_lr_factor: float = 0.3  # backbone LR = optim.lr x this factor (finetune)
     probe_cs: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
     # ^ inverse L2 strengths tried by the linear probe; the best on validation is kept
     bn: str = "frozen"  # BatchNorm statistics while fine-tuning: frozen (eval mode) | train
