@@ -136,6 +136,7 @@ def train(cfg: RunConfig, out: str | Path, data: tuple[ImageSet, dict[str, np.nd
     images, splits = data if data is not None else prepare_data(cfg)
     runtime = resolve_runtime(cfg.train)
     start = time.perf_counter()
+    torch.manual_seed(cfg.train.seed)  # the fresh head's init (and scratch's whole network) follow the seed
     model, ckpt_recipe = create_model(
         spec, len(images.labels), pretrained=strategy.pretrained, drop_rate=cfg.model.drop_rate
     )

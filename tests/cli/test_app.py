@@ -108,3 +108,23 @@ def test_user_errors_are_one_paragraph_without_traceback(args: list[str], messag
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert result.output.startswith("error:")
+
+
+def test_recipe_override_warns_the_user(elpv_folder: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "train",
+        str(elpv_folder),
+        "--backbone",
+        "mobilenet_v2",
+        "--strategy",
+        "linear-probe",
+        "--out",
+        str(tmp_path / "r"),
+        "--set",
+        "preprocess.input_size=128",
+    )
+    assert result.exit_code == 0, result.output
+    assert "preprocessing mismatch" in result.output and "input_size=128" in result.output
+    assert "input_size=224" in result.output
+    manifest = json.loads((tmp_path / "r" / "headstart.json").read_text())
+    assert manifest["recipe"]["input_size"] == 128 and manifest["checkpoint_recipe"]["input_size"] == 224

@@ -112,7 +112,7 @@ def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
         import timm
 
         arch = name.removeprefix("timm:")
-        if arch not in timm.list_models():
+        if arch.split(".")[0] not in timm.list_models():  # a pretrained tag (resnet50.a1_in1k) is allowed
             close = timm.list_models(f"*{arch[:6]}*")[:8] if arch else []
             hint = f"; similar: {', '.join(close)}" if close else ""
             raise HeadstartError(f"unknown timm model {arch!r}{hint}; see timm.list_models()")

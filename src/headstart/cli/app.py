@@ -193,7 +193,6 @@ def compare(
     import dataclasses
 
     from headstart import runner
-    from headstart.config import StrategyConfig
     from headstart.report import comparison_rows, rich_table, write_comparison
     from headstart.strategies import STRATEGIES
 
@@ -210,7 +209,6 @@ def compare(
     for name in names:
         err_console.print(f"[bold]{name}[/bold] ...")
         run_cfg = dataclasses.replace(cfg, strategy=dataclasses.replace(cfg.strategy, name=name))
-        StrategyConfig.__post_init__(run_cfg.strategy)
         summaries.append(runner.train(run_cfg, out / name, prepared))
     rows = comparison_rows(summaries)
     out_console.print(rich_table(rows, f"{cfg.model.backbone} on {data}: test split ({rows[0]['n_test']} images)"))

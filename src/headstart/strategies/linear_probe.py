@@ -15,6 +15,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from headstart.backbones.catalog import classifier
+from headstart.errors import HeadstartError
 from headstart.metrics.classification import log_loss_from_proba
 from headstart.strategies.base import Strategy, register
 
@@ -135,7 +136,10 @@ def fit_probe(
 def load_probe_into_head(model: nn.Module, fit: ProbeFit) -> None:
     head = classifier(model)
     if not isinstance(head, nn.Linear) or tuple(head.weight.shape) != fit.weight.shape:
-        raise ValueError(f"expected a Linear head of shape {fit.weight.shape}, got {head}")
+        raise HeadstartError(
+            f"linear-probe needs a linear classification head of shape {fit.weight.shape}; this backbone's head "
+            f"is {head.__class__.__name__}. Use --strategy finetune for it"
+        )
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(fit.weight))
         head.bias.copy_(torch.from_numpy(fit.bias))
