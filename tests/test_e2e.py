@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from headstart.data import ImageSet
 
 HEADSTART = str(Path(sys.executable).parent / "headstart")
 
@@ -20,7 +23,7 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_finetune_evaluate_predict_on_real_elpv_subset(tmp_path: Path) -> None:
+def test_finetune_evaluate_predict_on_real_elpv_subset(tmp_path: Path, elpv: ImageSet) -> None:
     out = tmp_path / "ft"
     run(
         "train",
@@ -46,6 +49,18 @@ def test_finetune_evaluate_predict_on_real_elpv_subset(tmp_path: Path) -> None:
     evaluated = json.loads(metrics_file.read_text())
     saved = json.loads((out / "metrics.json").read_text())
     assert evaluated["confusion_matrix"] == saved["confusion_matrix"] and evaluated["split"] == "test"
+
+    # predict on the test images saved as files: the same labels evaluate scored, JSON on stdout
+    test_ids = json.loads((out / "splits.json").read_text())["test"][:6]
+    files = []
+    for id_ in test_ids:
+        i = int(id_.rsplit("/", 1)[1])
+        files.append(str(tmp_path / f"cell{i}.png"))
+        Image.fromarray(elpv.arrays[i]).save(files[-1])  # type: ignore[index]
+    records = json.loads(run("predict", str(out), *files, "--format", "json").stdout)
+    assert [r["path"] for r in records] == files
+    assert all(r["label"] in ("functional", "defective") for r in records)
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in records)
 
 
 @pytest.mark.slow

@@ -84,3 +84,10 @@ def test_metrics_are_on_the_held_out_test_split(tiny_config: RunConfig, tmp_path
 def test_unknown_strategy(tiny_config: RunConfig) -> None:
     with pytest.raises(HeadstartError, match="unknown strategy 'magic'; known: .*linear-probe"):
         get_strategy(_with(tiny_config, "magic"))
+
+
+def test_same_seed_gives_the_same_model(tiny_config: RunConfig, tmp_path: Path) -> None:
+    cfg = _with(tiny_config, "finetune")
+    a = _state(load_run(runner.train(cfg, tmp_path / "a").out).model)
+    b = _state(load_run(runner.train(cfg, tmp_path / "b").out).model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
