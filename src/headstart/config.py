@@ -99,16 +99,27 @@ class ModelConfig:
 
 @dataclass
 class StrategyConfig:
-    name: str = "finetune"  # linear-probe | finetune | scratch
-    backbone_lr_factor: float = 0.3  # backbone LR = optim.lr x this factor (finetune)
+    name: str = "finetune"  # linear-probe | finetune | partial | progressive | plateau | lp-ft | scratch
+    backbone_lr_factor: float = 0.3  # LR of the group just below the head = optim.lr x this factor
+    layer_decay: float = 1.0  # each group further from the head gets this factor more (1 = no decay)
     probe_cs: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
-    # ^ inverse L2 strengths tried by the linear probe; the best on validation is kept
-    bn: str = "frozen"  # BatchNorm statistics while fine-tuning: frozen (eval mode) | train
+    # ^ inverse L2 strengths tried by the linear probe (and lp-ft's probe); the best on validation is kept
+    bn: str = "frozen"  # BatchNorm running statistics: frozen (never updated) | train (updated in trainable groups)
+    train_groups: int = 3  # partial: train the last K layer groups (the head counts as one)
+    groups: list[str] | None = None  # partial: train exactly these groups by name (overrides train_groups)
+    unfreeze_every: float | None = None  # progressive: epochs between unfreezes; null = spread over the first half
+    patience: int = 1  # plateau: epochs without validation improvement before the next group unfreezes
+    unfreeze_warmup: float = 0.25  # epochs over which a newly unfrozen group's LR ramps from 0 to its value
 
     def __post_init__(self) -> None:
         _check(0 < self.backbone_lr_factor <= 10, "strategy.backbone_lr_factor must be in (0, 10]")
+        _check(0 < self.layer_decay <= 1, "strategy.layer_decay must be in (0, 1]")
         _check(len(self.probe_cs) > 0 and all(c > 0 for c in self.probe_cs), "strategy.probe_cs must be > 0")
         _check(self.bn in ("frozen", "train"), f"strategy.bn={self.bn!r}; choose frozen or train")
+        _check(self.train_groups >= 1, "strategy.train_groups must be >= 1")
+        _check(self.unfreeze_every is None or self.unfreeze_every > 0, "strategy.unfreeze_every must be > 0")
+        _check(self.patience >= 1, "strategy.patience must be >= 1")
+        _check(self.unfreeze_warmup >= 0, "strategy.unfreeze_warmup must be >= 0")
 
 
 @dataclass

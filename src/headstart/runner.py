@@ -24,16 +24,19 @@ from headstart.data.loader import SkipLog, make_loader
 from headstart.data.sources import load_images
 from headstart.data.splits import limit_per_class, make_splits, splits_to_json
 from headstart.data.transforms import eval_transform
-from headstart.engine.features import extract_features
+from headstart.engine.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint
+from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
 from headstart.engine.runtime import Runtime, resolve_runtime
 from headstart.engine.train import train_gradient
 from headstart.errors import HeadstartError
 from headstart.metrics.classification import compute_metrics
 from headstart.strategies.base import Strategy, get_strategy
-from headstart.strategies.linear_probe import fit_probe, load_probe_into_head
+from headstart.strategies.linear_probe import ProbeFit, fit_probe, load_probe_into_head
+from headstart.strategies.lp_ft import fit_temperature, scale_head
+from headstart.strategies.plan import plan_markdown, plan_rows
 
-__all__ = ["RunSummary", "prepare_data", "train", "backbone_identity"]
+__all__ = ["RunSummary", "prepare_data", "train", "resume", "backbone_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +77,16 @@ def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
     return ident
 
 
-def _probe(
+def _probe_features(
     model: nn.Module,
     images: ImageSet,
-    splits: dict[str, np.ndarray],
     recipe: Recipe,
     cfg: RunConfig,
     runtime: Runtime,
     spec: BackboneSpec,
     skips: SkipLog,
-) -> tuple[list[dict], np.ndarray, np.ndarray, bool]:
-    fs = extract_features(
+) -> FeatureSet:
+    return extract_features(
         model,
         images,
         recipe,
@@ -94,6 +96,12 @@ def _probe(
         skips,
         num_workers=cfg.train.num_workers,
     )
+
+
+def _fit_head(
+    model: nn.Module, fs: FeatureSet, images: ImageSet, splits: dict[str, np.ndarray], cfg: RunConfig
+) -> tuple[ProbeFit, dict[str, np.ndarray]]:
+    """Fit the linear probe on cached features and load it into the model's head."""
     part = {k: v[fs.valid[v]] for k, v in splits.items()}
     fit = fit_probe(
         fs.features[part["train"]],
@@ -104,6 +112,23 @@ def _probe(
         cfg.strategy.probe_cs,
     )
     load_probe_into_head(model, fit)
+    return fit, part
+
+
+def _probe(
+    model: nn.Module,
+    images: ImageSet,
+    splits: dict[str, np.ndarray],
+    recipe: Recipe,
+    cfg: RunConfig,
+    runtime: Runtime,
+    spec: BackboneSpec,
+    skips: SkipLog,
+) -> tuple[list[dict], np.ndarray, np.ndarray, bool]:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    fs = _probe_features(model, images, recipe, cfg, runtime, spec, skips)
+    fit, part = _fit_head(model, fs, images, splits, cfg)
     head_params = sum(p.numel() for p in classifier(model).parameters())  # fitted by the probe
     history = [
         {"epoch": 1, **h, "lr": {}, "trainable_params": head_params, "events": [f"probe C={h['C']:g}"]}
@@ -113,6 +138,26 @@ def _probe(
     with torch.inference_mode():
         logits = head_logits(model, torch.from_numpy(fs.features[part["test"]]).to(runtime.device))
     return history, logits.softmax(-1).cpu().numpy(), images.targets[part["test"]], fs.cached
+
+
+def _lp_ft_head(
+    model: nn.Module,
+    images: ImageSet,
+    splits: dict[str, np.ndarray],
+    recipe: Recipe,
+    cfg: RunConfig,
+    runtime: Runtime,
+    spec: BackboneSpec,
+    skips: SkipLog,
+) -> float:
+    """lp-ft's first phase: the probe's head, temperature-scaled on validation. Returns the temperature."""
+    fs = _probe_features(model, images, recipe, cfg, runtime, spec, skips)
+    _, part = _fit_head(model, fs, images, splits, cfg)
+    with torch.inference_mode():
+        logits = head_logits(model, torch.from_numpy(fs.features[part["val"]]).to(runtime.device)).cpu().numpy()
+    temperature = fit_temperature(logits, images.targets[part["val"]])
+    scale_head(model, temperature)
+    return temperature
 
 
 def _test_metrics(
@@ -129,8 +174,24 @@ def _test_metrics(
     return proba, y
 
 
-def train(cfg: RunConfig, out: str | Path, data: tuple[ImageSet, dict[str, np.ndarray]] | None = None) -> RunSummary:
-    """Train one strategy and write its run directory. ``data`` reuses an already prepared split."""
+def _check_out(out: Path, resuming: bool) -> None:
+    if not resuming and (out / CHECKPOINT_DIR).is_dir():
+        raise HeadstartError(
+            f"{str(out)!r} holds an interrupted run; continue it with `headstart train --resume {out}` "
+            "or choose another --out (nothing was overwritten)"
+        )
+
+
+def train(
+    cfg: RunConfig,
+    out: str | Path,
+    data: tuple[ImageSet, dict[str, np.ndarray]] | None = None,
+    resume: Checkpoint | None = None,
+) -> RunSummary:
+    """Train one strategy and write its run directory. ``data`` reuses an already prepared split;
+    ``resume`` continues from an interrupted run's checkpoint (see :func:`resume`)."""
+    out = Path(out)
+    _check_out(out, resume is not None)
     strategy: Strategy = get_strategy(cfg)
     spec = get_backbone(cfg.model.backbone, cfg.model.weights)
     images, splits = data if data is not None else prepare_data(cfg)
@@ -142,19 +203,59 @@ def train(cfg: RunConfig, out: str | Path, data: tuple[ImageSet, dict[str, np.nd
     )
     recipe = resolve_recipe(ckpt_recipe, cfg.preprocess)
     skips = SkipLog()
-    cache_hit = None
+    cache_hit, extra = None, {}
     if strategy.kind == "probe":
-        strategy.setup(model)
         history, proba, y, cache_hit = _probe(model, images, splits, recipe, cfg, runtime, spec, skips)
         best_epoch = 1
     else:
-        result = train_gradient(model, strategy, images, splits, recipe, cfg, runtime, skips)
+        if strategy.probe_first and resume is None:
+            extra["lp_ft_temperature"] = _lp_ft_head(model, images, splits, recipe, cfg, runtime, spec, skips)
+        result = train_gradient(model, strategy, images, splits, recipe, cfg, runtime, skips, out, resume)
         history, best_epoch = result.history, result.best_epoch
         proba, y = _test_metrics(model, images, splits["test"], recipe, cfg, runtime, skips)
+    plan = plan_rows(model, strategy, cfg, _steps_per_epoch(len(splits["train"]), cfg.train.batch_size))
     metrics = compute_metrics(y, proba, images.labels)
-    seconds = time.perf_counter() - start
-    trainable = history[-1]["trainable_params"] if history else 0
-    manifest = {
+    seconds = time.perf_counter() - start + (resume.state["seconds"] if resume else 0.0)
+    trainable = max((h["trainable_params"] for h in history), default=0)
+    manifest = _manifest(cfg, spec, recipe, ckpt_recipe, images, splits, metrics, runtime, skips)
+    manifest.update(
+        best_epoch=best_epoch,
+        seconds=seconds,
+        trainable_params=trainable,
+        feature_cache_hit=cache_hit,
+        plan=plan,
+        resumed=resume is not None,
+        **extra,
+    )
+    model = model.cpu().to(memory_format=torch.contiguous_format)
+    files = RunFiles(
+        model,
+        manifest,
+        metrics,
+        history,
+        splits_to_json(images, splits, cfg.data.seed),
+        extra={"plan.md": plan_markdown(plan)},
+    )
+    path = write_run(out, files)
+    return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(skips.items), cache_hit)
+
+
+def _steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return max(1, n_train // batch_size) if n_train > batch_size else 1
+
+
+def _manifest(
+    cfg: RunConfig,
+    spec: BackboneSpec,
+    recipe: Recipe,
+    ckpt_recipe: Recipe,
+    images: ImageSet,
+    splits: dict[str, np.ndarray],
+    metrics: dict[str, Any],
+    runtime: Runtime,
+    skips: SkipLog,
+) -> dict[str, Any]:
+    return {
         "backbone": backbone_identity(spec),
         "recipe": recipe.to_dict(),
         "checkpoint_recipe": ckpt_recipe.to_dict(),
@@ -162,7 +263,6 @@ def train(cfg: RunConfig, out: str | Path, data: tuple[ImageSet, dict[str, np.nd
         "strategy": cfg.strategy.name,
         "config": cfg.to_dict(),
         "metrics": metrics,
-        "best_epoch": best_epoch,
         "runtime": runtime.describe(),
         "versions": package_versions(),
         "data": {
@@ -173,13 +273,14 @@ def train(cfg: RunConfig, out: str | Path, data: tuple[ImageSet, dict[str, np.nd
             "split_sizes": {k: len(v) for k, v in splits.items()},
             "skipped_unreadable": sorted(skips.items.values()),
         },
-        "seconds": seconds,
-        "trainable_params": trainable,
-        "feature_cache_hit": cache_hit,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    model = model.cpu().to(memory_format=torch.contiguous_format)
-    path = write_run(
-        Path(out), RunFiles(model, manifest, metrics, history, splits_to_json(images, splits, cfg.data.seed))
-    )
-    return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(skips.items), cache_hit)
+
+
+def resume(out: str | Path) -> RunSummary:
+    """Continue an interrupted ``train`` from the checkpoint in ``out`` with the config saved there."""
+    ckpt = load_checkpoint(Path(out))
+    cfg = RunConfig.from_dict(ckpt.state["config"])
+    data = prepare_data(cfg)
+    logger.info("resuming %s after epoch %d of %d", out, ckpt.state["epoch"], cfg.train.epochs)
+    return train(cfg, out, data, resume=ckpt)

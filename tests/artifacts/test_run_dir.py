@@ -10,7 +10,7 @@ from headstart.artifacts import evaluate_run, load_run, predict_files
 from headstart.config import RunConfig
 from headstart.errors import HeadstartError
 
-EXPECTED_FILES = {"model.safetensors", "headstart.json", "metrics.json", "history.jsonl", "splits.json"}
+EXPECTED_FILES = {"model.safetensors", "headstart.json", "metrics.json", "history.jsonl", "splits.json", "plan.md"}
 
 
 @pytest.fixture(scope="module")

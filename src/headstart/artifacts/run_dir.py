@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class RunFiles:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     splits: dict[str, Any]
+    extra: dict[str, str] = field(default_factory=dict)  # further text files (name -> content)
 
 
 def _json(path: Path, obj: Any) -> None:
@@ -58,7 +59,8 @@ def _json(path: Path, obj: Any) -> None:
 def write_run(out: Path, files: RunFiles) -> Path:
     """Write the run into ``out`` atomically; an existing run directory there is replaced."""
     out = Path(out)
-    if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()):
+    in_progress = (out / "checkpoint").is_dir() or (out / ".checkpoint.old").is_dir()
+    if out.exists() and not (out / MANIFEST).is_file() and not in_progress and any(out.iterdir()):
         raise HeadstartError(
             f"--out {str(out)!r} exists and is not a headstart run; choose a new folder (nothing was overwritten)"
         )
@@ -73,6 +75,8 @@ def write_run(out: Path, files: RunFiles) -> Path:
         _json(tmp / "metrics.json", files.metrics)
         _json(tmp / "splits.json", files.splits)
         (tmp / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in files.history))
+        for name, text in files.extra.items():
+            (tmp / name).write_text(text)
         old = None
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

@@ -137,8 +137,8 @@ def backbones(fmt: Annotated[str, typer.Option("--format", help="table | json")]
 @_friendly
 def train(
     data: Annotated[
-        str, typer.Argument(help="class folder, CSV with path,label, or builtin:elpv / builtin:fashion-mnist")
-    ],
+        str | None, typer.Argument(help="class folder, CSV with path,label, or builtin:elpv / builtin:fashion-mnist")
+    ] = None,
     out: Annotated[Path, typer.Option(help="run directory to write")] = Path("runs/latest"),
     backbone: BackboneOpt = None,
     strategy: Annotated[str | None, typer.Option(help="linear-probe | finetune | scratch")] = None,
@@ -148,6 +148,9 @@ def train(
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="continue the interrupted run in this folder (its saved config is used)")
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Train one strategy on DATA and write a run directory (model, recipe, metrics, history, splits)."""
@@ -155,6 +158,14 @@ def train(
     from headstart.report import comparison_rows, rich_table
 
     _setup(verbose)
+    if resume is not None:
+        err_console.print(f"resuming {resume} with the configuration saved there")
+        summary = runner.resume(resume)
+        out_console.print(rich_table(comparison_rows([summary]), f"resumed {resume} (test split)"))
+        out_console.print(f"run written to {summary.out}")
+        return
+    if data is None:
+        raise HeadstartError("train needs DATA (a class folder, a CSV or builtin:NAME), or --resume RUN_DIR")
     cfg = _config(
         data,
         config,
@@ -214,6 +225,44 @@ def compare(
     out_console.print(rich_table(rows, f"{cfg.model.backbone} on {data}: test split ({rows[0]['n_test']} images)"))
     js, md = write_comparison(out, rows, {"data": data, "backbone": cfg.model.backbone, "config": cfg.to_dict()})
     out_console.print(f"report: {md}  (table as JSON: {js})")
+
+
+@app.command()
+@_friendly
+def plan(
+    data: Annotated[str, typer.Argument(help="class folder, CSV with path,label, or builtin:NAME")],
+    backbone: BackboneOpt = None,
+    strategy: Annotated[str | None, typer.Option(help="strategy to plan (see `headstart train --help`)")] = None,
+    epochs: EpochsOpt = None,
+    limit_per_class: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """Show, without training, which layer groups train from which epoch and at which learning rate."""
+    from headstart import runner
+    from headstart.backbones import build_architecture, get_backbone
+    from headstart.strategies import get_strategy
+    from headstart.strategies.plan import plan_rows
+
+    _setup(False)
+    cfg = _config(data, config, set_, backbone=backbone, strategy=strategy, epochs=epochs, limit=limit_per_class)
+    strat = get_strategy(cfg)
+    spec = get_backbone(cfg.model.backbone, cfg.model.weights)
+    images, splits = runner.prepare_data(cfg)
+    model = build_architecture(spec.architecture, num_classes=len(images.labels))
+    spe = max(1, len(splits["train"]) // cfg.train.batch_size)
+    rows = plan_rows(model, strat, cfg, spe)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"{cfg.strategy.name} on {cfg.model.backbone}: {cfg.train.epochs} epochs x {spe} steps")
+    for col in ("group", "params", "trainable from epoch", "LR at start", "weight decay"):
+        table.add_column(col, justify="right" if col in ("params", "LR at start") else "left")
+    for r in rows:
+        lr = "n/a" if r["lr"] is None else f"{r['lr']:.3g}"
+        table.add_row(r["group"], f"{r['params']:,}", r["trainable_from"], lr, r["weight_decay"])
+    out_console.print(table)
 
 
 @app.command()

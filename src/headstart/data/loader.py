@@ -78,8 +78,10 @@ def make_loader(
     seed: int = 0,
     num_workers: int = 0,
     drop_last: bool = False,
+    generator: torch.Generator | None = None,
 ) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
+    """A loader that skips unreadable images; ``generator`` (or ``seed``) drives the shuffling."""
+    generator = generator if generator is not None else torch.Generator().manual_seed(seed)
     return DataLoader(
         ImageDataset(images, index, transform),
         batch_size=batch_size,

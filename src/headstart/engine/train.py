@@ -1,12 +1,18 @@
-"""The gradient train loop: AdamW over named parameter groups, warmup + cosine, best epoch on val."""
+"""The gradient train loop: named parameter groups made once, gated by the strategy's phase.
+
+Every layer group has its optimizer groups from the first step. Freezing sets ``requires_grad``
+to False and the group's LR multiplier to 0 (the frozen prefix then builds no autograd graph);
+unfreezing flips both back, with a short per-group LR warmup. The LR of a group at a step is
+``base_lr x warmup_cosine(step) x gate(group, step)``. A checkpoint is written after every epoch.
+"""
 
 from __future__ import annotations
 
 import copy
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,19 +20,21 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
+from headstart.backbones.layers import LayerGroup, layer_groups, module_groups
 from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
 from headstart.data.images import ImageSet
 from headstart.data.loader import Batch, SkipLog, make_loader
 from headstart.data.transforms import eval_transform, train_transform
+from headstart.engine.checkpoint import Checkpoint, capture_rng, restore_rng, save_checkpoint
 from headstart.engine.inference import checked_batches, run_probabilities
 from headstart.engine.runtime import Runtime
 from headstart.engine.schedule import warmup_cosine
 from headstart.metrics.classification import log_loss_from_proba
-from headstart.strategies.base import Strategy
+from headstart.strategies.base import PlateauTrigger, Strategy, next_frozen
 from headstart.strategies.param_groups import build_param_groups, count_trainable
 
-__all__ = ["TrainResult", "train_gradient"]
+__all__ = ["TrainResult", "Trainer", "train_gradient", "unfreeze_gate"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,46 +46,225 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def _validate(
-    model: nn.Module,
-    images: ImageSet,
-    index: np.ndarray,
-    recipe: Recipe,
-    cfg: RunConfig,
-    runtime: Runtime,
-    skips: SkipLog,
-) -> dict[str, float]:
-    loader = make_loader(images, index, eval_transform(recipe), cfg.train.batch_size, num_workers=cfg.train.num_workers)
-    proba, y, _ = run_probabilities(model, loader, runtime, recipe, skips, "validating")
-    pred = proba.argmax(1)
-    labels = np.arange(len(images.labels))
-    return {
-        "val_loss": log_loss_from_proba(y, proba),
-        "val_accuracy": float((pred == y).mean()),
-        "val_macro_f1": float(f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
-    }
+def unfreeze_gate(step: int, trainable: bool, unfrozen_at: int, warmup_steps: int) -> float:
+    """LR multiplier of a layer group: 0 while frozen, then a linear ramp after a mid-run unfreeze.
+
+    >>> [unfreeze_gate(s, True, 10, 4) for s in (10, 11, 13, 20)]
+    [0.25, 0.5, 1.0, 1.0]
+    """
+    if not trainable:
+        return 0.0
+    if unfrozen_at == 0 or warmup_steps <= 0:
+        return 1.0
+    return min(1.0, (step - unfrozen_at + 1) / warmup_steps)
 
 
-def _train_epoch(
-    model: nn.Module,
-    batches: Iterable[Batch],
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    loss_fn: nn.Module,
-    runtime: Runtime,
-) -> list[float]:
-    """One pass of optimizer steps (forward under the runtime's autocast, loss in fp32)."""
-    losses = []
-    for batch in batches:
-        with runtime.autocast():
-            logits = model(runtime.batch(batch.x))
-        loss = loss_fn(logits.float(), batch.y.to(runtime.device))
-        optimizer.zero_grad(set_to_none=True)
+class Trainer:
+    """Owns the training state: model, optimizer, phase (trainable groups by name), step, history."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        strategy: Strategy,
+        images: ImageSet,
+        splits: dict[str, np.ndarray],
+        recipe: Recipe,
+        cfg: RunConfig,
+        runtime: Runtime,
+        skips: SkipLog,
+        run_dir: Path | None = None,
+    ):
+        self.model, self.strategy, self.images, self.splits = runtime.model(model), strategy, images, splits
+        self.recipe, self.cfg, self.runtime, self.skips, self.run_dir = recipe, cfg, runtime, skips, run_dir
+        self.groups: list[LayerGroup] = layer_groups(self.model)
+        self.names = [g.name for g in self.groups]
+        self.module_group = module_groups(self.model, self.groups)
+        self.param_groups = build_param_groups(
+            self.model,
+            self.groups,
+            cfg.optim.lr,
+            strategy.backbone_lr_factor(),
+            cfg.strategy.layer_decay,
+            cfg.optim.weight_decay,
+        )
+        self.optimizer = torch.optim.AdamW(self.param_groups)
+        self.generator = torch.Generator().manual_seed(cfg.train.seed)
+        self.loader = make_loader(
+            images,
+            splits["train"],
+            train_transform(recipe, cfg.preprocess),
+            cfg.train.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            num_workers=cfg.train.num_workers,
+            drop_last=len(splits["train"]) > cfg.train.batch_size,
+        )
+        self.steps_per_epoch = len(self.loader)
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        self.warmup_steps = int(round(cfg.optim.warmup_fraction * self.total_steps))
+        self.unfreeze_warmup_steps = int(round(cfg.strategy.unfreeze_warmup * self.steps_per_epoch))
+        self.trainable = set(strategy.initial_trainable(self.names))
+        self.unfrozen_at = dict.fromkeys(self.trainable, 0)
+        self.pending = strategy.scheduled_unfreezes(self.names, self.steps_per_epoch, cfg.train.epochs)
+        self.plateau = PlateauTrigger(cfg.strategy.patience) if strategy.unfreezes_on_plateau() else None
+        self.step, self.epoch = 0, 0
+        self.result = TrainResult()
+        self.best_key: tuple[float, float] | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
+        self._apply_requires_grad()
+
+    # -- phase ---------------------------------------------------------------------------------
+    def _apply_requires_grad(self) -> None:
+        params = dict(self.model.named_parameters())
+        for g in self.groups:
+            for n in g.params:
+                params[n].requires_grad_(g.name in self.trainable)
+
+    def unfreeze(self, name: str, reason: str) -> str:
+        self.trainable.add(name)
+        self.unfrozen_at[name] = self.step
+        self._apply_requires_grad()
+        self.train_mode()
+        return f"unfroze {name}" + (f" ({reason})" if reason else "")
+
+    def train_mode(self) -> None:
+        """``model.train()``, then BatchNorm of frozen groups (or all, with bn=frozen) back to eval mode."""
+        self.model.train()
+        freeze_all = self.strategy.bn_policy() == "frozen"
+        for mname, module in self.model.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if freeze_all or self.module_group.get(mname) not in self.trainable:
+                    module.eval()
+
+    def _set_lrs(self) -> None:
+        scale = warmup_cosine(self.step, self.total_steps, self.warmup_steps)
+        for g in self.optimizer.param_groups:
+            name = g["layer_group"]
+            gate = unfreeze_gate(
+                self.step, name in self.trainable, self.unfrozen_at.get(name, 0), self.unfreeze_warmup_steps
+            )
+            g["lr"] = g["base_lr"] * scale * gate
+
+    # -- loop ----------------------------------------------------------------------------------
+    def _scheduled_events(self) -> list[str]:
+        due = [n for n, s in self.pending.items() if s <= self.step and n not in self.trainable]
+        for n in due:
+            del self.pending[n]
+        return [self.unfreeze(n, "") for n in sorted(due, key=self.names.index, reverse=True)]
+
+    def _train_epoch(self) -> tuple[list[float], list[str]]:
+        losses, events = [], []
+        self.train_mode()
+        batches = checked_batches(
+            self.loader, self.recipe, self.skips, f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
+        )
+        for batch in batches:
+            events += self._scheduled_events()
+            losses.append(self.train_step(batch))
+        return losses, events
+
+    def train_step(self, batch: Batch) -> float:
+        """One optimizer step at the current phase's learning rates; returns the loss."""
+        self._set_lrs()
+        with self.runtime.autocast():
+            logits = self.model(self.runtime.batch(batch.x))
+        loss = self.loss_fn(logits.float(), batch.y.to(self.runtime.device))
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
-    return losses
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.item())
+
+    def _validate(self) -> dict[str, float]:
+        loader = make_loader(
+            self.images,
+            self.splits["val"],
+            eval_transform(self.recipe),
+            self.cfg.train.batch_size,
+            num_workers=self.cfg.train.num_workers,
+        )
+        proba, y, _ = run_probabilities(self.model, loader, self.runtime, self.recipe, self.skips, "validating")
+        pred = proba.argmax(1)
+        labels = np.arange(len(self.images.labels))
+        return {
+            "val_loss": log_loss_from_proba(y, proba),
+            "val_accuracy": float((pred == y).mean()),
+            "val_macro_f1": float(f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
+        }
+
+    def run_epoch(self) -> dict[str, Any]:
+        losses, events = self._train_epoch()
+        self.epoch += 1
+        record: dict[str, Any] = {
+            "epoch": self.epoch,
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            **self._validate(),
+        }
+        key = (record["val_accuracy"], -record["val_loss"])
+        if self.best_key is None or key > self.best_key:
+            self.best_key, self.best_state = key, copy.deepcopy(self.model.state_dict())
+            self.result.best_epoch = self.epoch
+        if self.plateau is not None and self.plateau.update(record["val_accuracy"]):
+            nxt = next_frozen(self.names, self.trainable)
+            if nxt is not None and self.epoch < self.cfg.train.epochs:
+                events.append(self.unfreeze(nxt, "plateau"))
+        record.update(
+            lr={g["name"]: g["lr"] for g in self.optimizer.param_groups},
+            trainable_params=count_trainable(self.model),
+            trainable_groups=[n for n in self.names if n in self.trainable],
+            events=events,
+        )
+        self.result.history.append(record)
+        logger.info("epoch %d: %s", self.epoch, {k: v for k, v in record.items() if k.startswith(("train_", "val"))})
+        return record
+
+    def fit(self) -> TrainResult:
+        start = time.perf_counter()
+        while self.epoch < self.cfg.train.epochs:
+            self.run_epoch()
+            if self.run_dir is not None:
+                self.on_checkpoint(save_checkpoint(self.run_dir, self.checkpoint()))
+        assert self.best_state is not None
+        self.model.load_state_dict(self.best_state)
+        self.result.seconds += time.perf_counter() - start
+        return self.result
+
+    def on_checkpoint(self, path: Path) -> None:
+        """Called after each checkpoint is on disk (a hook for callers and tests)."""
+
+    # -- checkpoint ----------------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint:
+        state = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "trainable": sorted(self.trainable),
+            "unfrozen_at": self.unfrozen_at,
+            "pending": self.pending,
+            "plateau": self.plateau.state_dict() if self.plateau else None,
+            "best_key": list(self.best_key) if self.best_key else None,
+            "best_epoch": self.result.best_epoch,
+            "history": self.result.history,
+            "seconds": self.result.seconds,
+            "config": self.cfg.to_dict(),
+        }
+        return Checkpoint(
+            self.model.state_dict(), self.best_state, self.optimizer.state_dict(), capture_rng(self.generator), state
+        )
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        s = ckpt.state
+        self.model.load_state_dict(ckpt.model)
+        self.epoch, self.step = s["epoch"], s["step"]
+        self.trainable, self.unfrozen_at, self.pending = set(s["trainable"]), s["unfrozen_at"], s["pending"]
+        if self.plateau is not None and s["plateau"] is not None:
+            self.plateau.load_state_dict(s["plateau"])
+        self.best_key = tuple(s["best_key"]) if s["best_key"] else None  # type: ignore[assignment]
+        self.best_state = ckpt.best
+        self.result = TrainResult(history=s["history"], best_epoch=s["best_epoch"], seconds=s["seconds"])
+        self._apply_requires_grad()
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        restore_rng(ckpt.rng, self.generator)
 
 
 def train_gradient(
@@ -89,48 +276,13 @@ def train_gradient(
     cfg: RunConfig,
     runtime: Runtime,
     skips: SkipLog,
+    run_dir: Path | None = None,
+    resume: Checkpoint | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
-    start = time.perf_counter()
-    torch.manual_seed(cfg.train.seed)
-    model = runtime.model(model)
-    strategy.setup(model)
-    groups = build_param_groups(model, cfg.optim.lr, strategy.backbone_lr_factor(), cfg.optim.weight_decay)
-    optimizer = torch.optim.AdamW([g for g in groups if any(p.requires_grad for p in g["params"])])
-    loader = make_loader(
-        images,
-        splits["train"],
-        train_transform(recipe, cfg.preprocess),
-        cfg.train.batch_size,
-        shuffle=True,
-        seed=cfg.train.seed,
-        num_workers=cfg.train.num_workers,
-        drop_last=len(splits["train"]) > cfg.train.batch_size,
-    )
-    total = cfg.train.epochs * len(loader)
-    warmup = int(round(cfg.optim.warmup_fraction * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, total, warmup))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    result, best_key, best_state = TrainResult(), None, None
-    for epoch in range(1, cfg.train.epochs + 1):
-        events = strategy.on_epoch_begin(model, epoch)
-        strategy.train_mode(model)
-        batches = checked_batches(loader, recipe, skips, f"epoch {epoch}/{cfg.train.epochs}")
-        losses = _train_epoch(model, batches, optimizer, scheduler, loss_fn, runtime)
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            **_validate(model, images, splits["val"], recipe, cfg, runtime, skips),
-            "lr": {g["name"]: g["lr"] for g in optimizer.param_groups},
-            "trainable_params": count_trainable(model),
-            "events": events,
-        }
-        result.history.append(record)
-        logger.info("epoch %d: %s", epoch, {k: v for k, v in record.items() if k.startswith(("train", "val"))})
-        key = (record["val_accuracy"], -record["val_loss"])
-        if best_key is None or key > best_key:
-            best_key, best_state, result.best_epoch = key, copy.deepcopy(model.state_dict()), epoch
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    result.seconds = time.perf_counter() - start
-    return result
+    if resume is None:
+        torch.manual_seed(cfg.train.seed)
+    trainer = Trainer(model, strategy, images, splits, recipe, cfg, runtime, skips, run_dir)
+    if resume is not None:
+        trainer.restore(resume)
+    return trainer.fit()

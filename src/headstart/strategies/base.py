@@ -1,20 +1,16 @@
-"""The strategy interface: a small class with no-op hooks, and the registry of strategies."""
+"""The strategy interface: a small class with no-op hooks, and the registry of strategies.
+
+A strategy decides which layer groups train and when; it never touches the optimizer. Its answers
+are plain data (group names, step numbers), so the train loop, ``headstart plan`` and checkpoints
+all read the same plan.
+"""
 
 from __future__ import annotations
-
-from torch import nn
 
 from headstart.config import RunConfig
 from headstart.errors import HeadstartError
 
-__all__ = ["Strategy", "register", "get_strategy", "STRATEGIES", "set_bn_eval"]
-
-
-def set_bn_eval(model: nn.Module) -> None:
-    """Put every BatchNorm layer in eval mode: running statistics stop changing, affine params still learn."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
+__all__ = ["Strategy", "register", "get_strategy", "STRATEGIES", "next_frozen", "PlateauTrigger"]
 
 
 class Strategy:
@@ -26,23 +22,65 @@ class Strategy:
     name: str = ""
     kind: str = "gradient"
     pretrained: bool = True  # start from the checkpoint's weights (False: random init)
+    probe_first: bool = False  # fit the head as a linear probe before gradient training (lp-ft)
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
 
-    def setup(self, model: nn.Module) -> None:
-        """Called once before training: set ``requires_grad``."""
-
     def backbone_lr_factor(self) -> float:
         return self.cfg.strategy.backbone_lr_factor
 
-    def train_mode(self, model: nn.Module) -> None:
-        """Called instead of a bare ``model.train()`` at the start of every epoch."""
-        model.train()
+    def bn_policy(self) -> str:
+        """``frozen``: running statistics never change; ``train``: they update in trainable groups."""
+        return self.cfg.strategy.bn
 
-    def on_epoch_begin(self, model: nn.Module, epoch: int) -> list[str]:
-        """Called before each epoch; returns event strings for the history."""
-        return []
+    def initial_trainable(self, groups: list[str]) -> list[str]:
+        """Groups (names, input to output order) that train from the first step."""
+        return list(groups)
+
+    def scheduled_unfreezes(self, groups: list[str], steps_per_epoch: int, epochs: int) -> dict[str, int]:
+        """Groups that become trainable at a given optimizer step (0-based)."""
+        return {}
+
+    def unfreezes_on_plateau(self) -> bool:
+        """True when the next frozen group unfreezes as validation stops improving."""
+        return False
+
+
+def next_frozen(groups: list[str], trainable: set[str]) -> str | None:
+    """The frozen group closest to the head (groups are ordered input -> output)."""
+    frozen = [g for g in groups if g not in trainable]
+    return frozen[-1] if frozen else None
+
+
+class PlateauTrigger:
+    """Fires when a maximized metric has not improved for ``patience`` consecutive updates.
+
+    >>> t = PlateauTrigger(patience=2)
+    >>> [t.update(v) for v in (0.5, 0.6, 0.6, 0.59, 0.7, 0.7, 0.7)]
+    [False, False, False, True, False, False, True]
+    """
+
+    def __init__(self, patience: int, min_delta: float = 0.0):
+        self.patience, self.min_delta = patience, min_delta
+        self.best: float | None = None
+        self.bad = 0
+
+    def update(self, value: float) -> bool:
+        if self.best is None or value > self.best + self.min_delta:
+            self.best, self.bad = value, 0
+            return False
+        self.bad += 1
+        if self.bad >= self.patience:
+            self.bad = 0  # give the newly unfrozen group a full patience window
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.bad = state["best"], state["bad"]
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

@@ -1,32 +1,40 @@
-"""``finetune`` (every layer trains, smaller backbone LR) and ``scratch`` (same network, random init)."""
+"""``finetune`` (every layer), ``partial`` (the last K groups or named ones) and ``scratch``."""
 
 from __future__ import annotations
 
-from torch import nn
+from headstart.errors import HeadstartError
+from headstart.strategies.base import Strategy, register
 
-from headstart.strategies.base import Strategy, register, set_bn_eval
-
-__all__ = ["Finetune", "Scratch"]
+__all__ = ["Finetune", "Partial", "Scratch"]
 
 
 @register
 class Finetune(Strategy):
-    """All layers trainable; backbone LR = head LR x ``strategy.backbone_lr_factor``.
-
-    With ``strategy.bn=frozen`` (default) BatchNorm keeps the checkpoint's running statistics:
-    small target batches otherwise overwrite them with noisy estimates.
-    """
+    """All groups trainable from the first step; discriminative LRs via backbone factor and layer decay."""
 
     name = "finetune"
 
-    def setup(self, model: nn.Module) -> None:
-        for p in model.parameters():
-            p.requires_grad_(True)
 
-    def train_mode(self, model: nn.Module) -> None:
-        model.train()
-        if self.cfg.strategy.bn == "frozen":
-            set_bn_eval(model)
+@register
+class Partial(Strategy):
+    """Surgical fine-tuning: only ``strategy.groups`` (by name) or the last ``strategy.train_groups`` groups.
+
+    The frozen prefix builds no autograd graph (its parameters do not require grad), so a step
+    costs little more than the forward pass through it.
+    """
+
+    name = "partial"
+
+    def initial_trainable(self, groups: list[str]) -> list[str]:
+        chosen = self.cfg.strategy.groups
+        if chosen is None:
+            return groups[-self.cfg.strategy.train_groups :]
+        unknown = [g for g in chosen if g not in groups]
+        if unknown:
+            raise HeadstartError(
+                f"strategy.groups has unknown group(s) {', '.join(unknown)}; groups: {', '.join(groups)}"
+            )
+        return [g for g in groups if g in chosen]
 
 
 @register
@@ -34,7 +42,7 @@ class Scratch(Finetune):
     """The same architecture with random weights, trained by the same loop: what transfer buys.
 
     Random BatchNorm statistics mean nothing, so they always train, and every layer uses the
-    head's learning rate (a backbone LR factor exists to protect pretrained features).
+    head's learning rate (the backbone factor and layer decay exist to protect pretrained features).
     """
 
     name = "scratch"
@@ -43,5 +51,5 @@ class Scratch(Finetune):
     def backbone_lr_factor(self) -> float:
         return 1.0
 
-    def train_mode(self, model: nn.Module) -> None:
-        model.train()
+    def bn_policy(self) -> str:
+        return "train"

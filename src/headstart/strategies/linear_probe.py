@@ -29,9 +29,8 @@ class LinearProbe(Strategy):
     name = "linear-probe"
     kind = "probe"
 
-    def setup(self, model: nn.Module) -> None:
-        for p in model.parameters():
-            p.requires_grad_(False)
+    def initial_trainable(self, groups: list[str]) -> list[str]:
+        return groups[-1:]  # the head, fitted in closed form rather than by the train loop
 
 
 @dataclass

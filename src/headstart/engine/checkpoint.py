@@ -1,0 +1,110 @@
+"""Per-epoch training checkpoints, written atomically and read back without unpickling code.
+
+``RUN/checkpoint/`` holds ``model.safetensors``, ``best.safetensors`` (weights of the best epoch so
+far), ``optimizer.pt`` (tensors and numbers only: read with ``weights_only=True``), ``rng.safetensors``
+and ``state.json`` (epoch, step, strategy phase by group name, history, config). A new checkpoint
+is built beside the old one and swapped in, so a kill at any moment leaves one complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from headstart.errors import HeadstartError
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "CHECKPOINT_DIR"]
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class Checkpoint:
+    model: dict[str, torch.Tensor]  # current weights
+    best: dict[str, torch.Tensor] | None  # weights of the best validation epoch so far
+    optimizer: dict[str, Any]  # optimizer.state_dict()
+    rng: dict[str, torch.Tensor]  # RNG states as uint8 tensors
+    state: dict[str, Any]  # JSON-serializable trainer state (epoch, step, phase, history, config, ...)
+
+
+def capture_rng(loader_generator: torch.Generator) -> dict[str, torch.Tensor]:
+    np_state: tuple[Any, ...] = tuple(np.random.get_state())
+    py_state = json.dumps(random.getstate()).encode()
+    out = {
+        "torch": torch.get_rng_state(),
+        "loader": loader_generator.get_state(),
+        "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.uint32).view(np.uint8).copy()),
+        "numpy_pos": torch.tensor([np_state[2]], dtype=torch.int64),
+        "python": torch.frombuffer(bytearray(py_state), dtype=torch.uint8),
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state()
+    return out
+
+
+def restore_rng(rng: dict[str, torch.Tensor], loader_generator: torch.Generator) -> None:
+    torch.set_rng_state(rng["torch"])
+    loader_generator.set_state(rng["loader"])
+    keys = rng["numpy_keys"].numpy().view(np.uint32)
+    np.random.set_state(("MT19937", keys, int(rng["numpy_pos"][0]), 0, 0.0))
+    state = json.loads(bytes(rng["python"].numpy()).decode())
+    random.setstate((state[0], tuple(state[1]), state[2]))
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+
+
+def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
+def save_checkpoint(run_dir: Path, ckpt: Checkpoint) -> Path:
+    """Write ``run_dir/checkpoint`` atomically (build beside, then swap)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / CHECKPOINT_DIR
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".checkpoint.tmp-"))
+    try:
+        save_file(_contiguous(ckpt.model), str(tmp / "model.safetensors"))
+        if ckpt.best is not None:
+            save_file(_contiguous(ckpt.best), str(tmp / "best.safetensors"))
+        torch.save(ckpt.optimizer, tmp / "optimizer.pt")
+        save_file(_contiguous(ckpt.rng), str(tmp / "rng.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(ckpt.state))
+        old = run_dir / ".checkpoint.old"
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_checkpoint(run_dir: Path) -> Checkpoint:
+    """Read ``run_dir/checkpoint`` (or the previous one, if a kill hit the swap)."""
+    path = run_dir / CHECKPOINT_DIR
+    if not (path / "state.json").is_file():
+        path = run_dir / ".checkpoint.old"
+    if not (path / "state.json").is_file():
+        raise HeadstartError(
+            f"{str(run_dir)!r} holds no training checkpoint to resume; pass the --out folder of an interrupted "
+            "`headstart train` (finished runs need no resume)"
+        )
+    best = path / "best.safetensors"
+    return Checkpoint(
+        model=load_file(str(path / "model.safetensors")),
+        best=load_file(str(best)) if best.is_file() else None,
+        optimizer=torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True),
+        rng=load_file(str(path / "rng.safetensors")),
+        state=json.loads((path / "state.json").read_text()),
+    )

@@ -1,0 +1,98 @@
+"""Resume: a run killed after any epoch (also right after an unfreeze) ends exactly like an uninterrupted one."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from headstart import runner
+from headstart.artifacts import load_run
+from headstart.config import RunConfig
+from headstart.engine.checkpoint import load_checkpoint
+from headstart.engine.train import Trainer
+from headstart.errors import HeadstartError
+
+
+class Killed(Exception):
+    pass
+
+
+def _cfg(cfg: RunConfig, name: str, epochs: int) -> RunConfig:
+    return dataclasses.replace(
+        cfg,
+        strategy=dataclasses.replace(cfg.strategy, name=name, patience=1),
+        train=dataclasses.replace(cfg.train, epochs=epochs),
+    )
+
+
+def _kill_after(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
+    def hook(self: Trainer, path: Path) -> None:
+        if self.epoch == epoch:
+            raise Killed(f"killed after epoch {epoch}")
+
+    monkeypatch.setattr(Trainer, "on_checkpoint", hook)
+
+
+@pytest.mark.parametrize(("name", "kill_after"), [("progressive", 1), ("plateau", 2), ("finetune", 1)])
+def test_resumed_run_matches_uninterrupted(
+    tiny_config: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, kill_after: int
+) -> None:
+    cfg = _cfg(tiny_config, name, epochs=3)
+    full = runner.train(cfg, tmp_path / "full")
+
+    _kill_after(monkeypatch, kill_after)
+    with pytest.raises(Killed):
+        runner.train(cfg, tmp_path / "cut")
+    state = load_checkpoint(tmp_path / "cut").state
+    assert state["epoch"] == kill_after and not (tmp_path / "cut" / "headstart.json").exists()
+    monkeypatch.undo()
+
+    resumed = runner.resume(tmp_path / "cut")
+    assert resumed.metrics == full.metrics
+    a, b = load_run(full.out).model.state_dict(), load_run(resumed.out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ha = [json.loads(x) for x in (full.out / "history.jsonl").read_text().splitlines()]
+    hb = [json.loads(x) for x in (resumed.out / "history.jsonl").read_text().splitlines()]
+    assert [h["events"] for h in ha] == [h["events"] for h in hb]
+    assert [h["val_loss"] for h in ha] == [h["val_loss"] for h in hb]
+    assert not (resumed.out / "checkpoint").exists()
+
+
+def test_kill_right_after_a_plateau_unfreeze(
+    tiny_config: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation 'stalls' every epoch (synthetic), so block.6 unfreezes at the end of epoch 1; kill right then."""
+    from headstart.strategies import PlateauTrigger
+
+    monkeypatch.setattr(PlateauTrigger, "update", lambda self, value: True)
+    cfg = _cfg(tiny_config, "plateau", epochs=3)
+    full = runner.train(cfg, tmp_path / "full")
+    _kill_after(monkeypatch, 1)
+    with pytest.raises(Killed):
+        runner.train(cfg, tmp_path / "cut")
+    state = load_checkpoint(tmp_path / "cut").state
+    assert state["trainable"] == ["block.6", "head"] and state["history"][0]["events"] == ["unfroze block.6 (plateau)"]
+    monkeypatch.setattr(Trainer, "on_checkpoint", lambda self, path: None)
+    resumed = runner.resume(tmp_path / "cut")
+    assert resumed.metrics == full.metrics
+    hist = [json.loads(x) for x in (resumed.out / "history.jsonl").read_text().splitlines()]
+    assert [h["trainable_groups"][0] for h in hist] == ["block.6", "block.5", "block.5"]
+
+
+def test_interrupted_run_is_not_overwritten(
+    tiny_config: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _cfg(tiny_config, "finetune", epochs=2)
+    _kill_after(monkeypatch, 1)
+    with pytest.raises(Killed):
+        runner.train(cfg, tmp_path / "cut")
+    monkeypatch.undo()
+    with pytest.raises(HeadstartError, match="interrupted run; continue it with `headstart train --resume"):
+        runner.train(cfg, tmp_path / "cut")
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(HeadstartError, match="holds no training checkpoint"):
+        runner.resume(tmp_path)
