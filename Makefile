@@ -41,6 +41,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/bench_probe.py
+	$(BIN)/python bench/bench_strategies.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -128,3 +128,48 @@ def test_recipe_override_warns_the_user(elpv_folder: Path, tmp_path: Path) -> No
     assert "input_size=224" in result.output
     manifest = json.loads((tmp_path / "r" / "headstart.json").read_text())
     assert manifest["recipe"]["input_size"] == 128 and manifest["checkpoint_recipe"]["input_size"] == 224
+
+
+def test_plan_prints_groups_without_training(elpv_folder: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "plan", str(elpv_folder), "--strategy", "partial", "--set", "strategy.train_groups=2", "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["group"] for r in rows][-2:] == ["block.6", "head"]
+    assert [r["trainable_from"] for r in rows][-3:] == ["never", "1", "1"]
+    table = invoke("plan", str(elpv_folder), "--strategy", "plateau")
+    assert "on plateau" in table.stdout and "block.3" in table.stdout
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_train_resume_through_the_cli(elpv_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from headstart.engine.train import Trainer
+
+    def killed(self: Trainer, path: Path) -> None:
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "on_checkpoint", killed)
+    out = tmp_path / "run"
+    args = [
+        "train",
+        str(elpv_folder),
+        "--strategy",
+        "finetune",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--set",
+        "train.batch_size=8",
+    ]
+    assert invoke(*args).exit_code != 0
+    again = invoke(*args)
+    assert again.exit_code == 2 and "--resume" in again.output
+    monkeypatch.undo()
+    result = invoke("train", "--resume", str(out))
+    assert result.exit_code == 0, result.output
+    history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert json.loads((out / "headstart.json").read_text())["resumed"] is True
