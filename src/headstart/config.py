@@ -99,7 +99,8 @@ class ModelConfig:
 
 @dataclass
 class StrategyConfig:
-    name: str = "finetune"  # linear-probe | finetune | partial | progressive | plateau | lp-ft | scratch
+    name: str = "progressive"  # linear-probe | finetune | partial | progressive | plateau | lp-ft | scratch
+    # ^ default by measurement (bench/README.md): best or tied-best on Fashion-MNIST and ELPV, and fastest
     backbone_lr_factor: float = 0.3  # LR of the group just below the head = optim.lr x this factor
     layer_decay: float = 1.0  # each group further from the head gets this factor more (1 = no decay)
     probe_cs: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
