@@ -24,11 +24,11 @@ from headstart.data.loader import SkipLog, make_loader
 from headstart.data.sources import load_images
 from headstart.data.splits import limit_per_class, make_splits, splits_to_json
 from headstart.data.transforms import eval_transform
-from headstart.engine.checkpoint import CHECKPOINT_DIR, Checkpoint, load_checkpoint
+from headstart.engine.checkpoint import Checkpoint, has_checkpoint, load_checkpoint
 from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
 from headstart.engine.runtime import Runtime, resolve_runtime
-from headstart.engine.train import train_gradient
+from headstart.engine.train import steps_per_epoch, train_gradient
 from headstart.errors import HeadstartError
 from headstart.metrics.classification import compute_metrics
 from headstart.strategies.base import Strategy, get_strategy
@@ -77,105 +77,95 @@ def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
     return ident
 
 
-def _probe_features(
-    model: nn.Module,
-    images: ImageSet,
-    recipe: Recipe,
-    cfg: RunConfig,
-    runtime: Runtime,
-    spec: BackboneSpec,
-    skips: SkipLog,
-) -> FeatureSet:
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one run reads: the data, the recipe and the runtime (built once in :func:`train`)."""
+
+    cfg: RunConfig
+    spec: BackboneSpec
+    images: ImageSet
+    splits: dict[str, np.ndarray]
+    recipe: Recipe
+    runtime: Runtime
+    skips: SkipLog
+    fingerprint: str  # of ``images``: hashing large in-memory sets is not free, so it is computed once
+
+
+def _features(model: nn.Module, run: _Run) -> FeatureSet:
     return extract_features(
         model,
-        images,
-        recipe,
-        runtime,
-        backbone_identity(spec),
-        cfg.train.batch_size,
-        skips,
-        num_workers=cfg.train.num_workers,
+        run.images,
+        run.recipe,
+        run.runtime,
+        backbone_identity(run.spec),
+        run.cfg.train.batch_size,
+        run.skips,
+        num_workers=run.cfg.train.num_workers,
+        fingerprint=run.fingerprint,
     )
 
 
-def _fit_head(
-    model: nn.Module, fs: FeatureSet, images: ImageSet, splits: dict[str, np.ndarray], cfg: RunConfig
-) -> tuple[ProbeFit, dict[str, np.ndarray]]:
+def _fit_head(model: nn.Module, fs: FeatureSet, run: _Run) -> tuple[ProbeFit, dict[str, np.ndarray]]:
     """Fit the linear probe on cached features and load it into the model's head."""
-    part = {k: v[fs.valid[v]] for k, v in splits.items()}
+    part = {k: v[fs.valid[v]] for k, v in run.splits.items()}
+    targets = run.images.targets
     fit = fit_probe(
         fs.features[part["train"]],
-        images.targets[part["train"]],
+        targets[part["train"]],
         fs.features[part["val"]],
-        images.targets[part["val"]],
-        len(images.labels),
-        cfg.strategy.probe_cs,
+        targets[part["val"]],
+        len(run.images.labels),
+        run.cfg.strategy.probe_cs,
     )
     load_probe_into_head(model, fit)
     return fit, part
 
 
-def _probe(
-    model: nn.Module,
-    images: ImageSet,
-    splits: dict[str, np.ndarray],
-    recipe: Recipe,
-    cfg: RunConfig,
-    runtime: Runtime,
-    spec: BackboneSpec,
-    skips: SkipLog,
-) -> tuple[list[dict], np.ndarray, np.ndarray, bool]:
+def _head_logits_on(model: nn.Module, fs: FeatureSet, index: np.ndarray, run: _Run) -> np.ndarray:
+    """The head's logits for cached features of the images at ``index``."""
+    with torch.inference_mode():
+        return head_logits(model, torch.from_numpy(fs.features[index]).to(run.runtime.device)).cpu().numpy()
+
+
+def _probe(model: nn.Module, run: _Run) -> tuple[list[dict], np.ndarray, np.ndarray, bool]:
     for p in model.parameters():
         p.requires_grad_(False)
-    fs = _probe_features(model, images, recipe, cfg, runtime, spec, skips)
-    fit, part = _fit_head(model, fs, images, splits, cfg)
+    fs = _features(model, run)
+    fit, part = _fit_head(model, fs, run)
     head_params = sum(p.numel() for p in classifier(model).parameters())  # fitted by the probe
     history = [
         {"epoch": 1, **h, "lr": {}, "trainable_params": head_params, "events": [f"probe C={h['C']:g}"]}
         for h in fit.history
         if h["C"] == fit.C
     ]
-    with torch.inference_mode():
-        logits = head_logits(model, torch.from_numpy(fs.features[part["test"]]).to(runtime.device))
-    return history, logits.softmax(-1).cpu().numpy(), images.targets[part["test"]], fs.cached
+    proba = torch.from_numpy(_head_logits_on(model, fs, part["test"], run)).softmax(-1).numpy()
+    return history, proba, run.images.targets[part["test"]], fs.cached
 
 
-def _lp_ft_head(
-    model: nn.Module,
-    images: ImageSet,
-    splits: dict[str, np.ndarray],
-    recipe: Recipe,
-    cfg: RunConfig,
-    runtime: Runtime,
-    spec: BackboneSpec,
-    skips: SkipLog,
-) -> float:
+def _lp_ft_head(model: nn.Module, run: _Run) -> float:
     """lp-ft's first phase: the probe's head, temperature-scaled on validation. Returns the temperature."""
-    fs = _probe_features(model, images, recipe, cfg, runtime, spec, skips)
-    _, part = _fit_head(model, fs, images, splits, cfg)
-    with torch.inference_mode():
-        logits = head_logits(model, torch.from_numpy(fs.features[part["val"]]).to(runtime.device)).cpu().numpy()
-    temperature = fit_temperature(logits, images.targets[part["val"]])
+    fs = _features(model, run)
+    _, part = _fit_head(model, fs, run)
+    temperature = fit_temperature(_head_logits_on(model, fs, part["val"], run), run.images.targets[part["val"]])
     scale_head(model, temperature)
     return temperature
 
 
-def _test_metrics(
-    model: nn.Module,
-    images: ImageSet,
-    idx: np.ndarray,
-    recipe: Recipe,
-    cfg: RunConfig,
-    runtime: Runtime,
-    skips: SkipLog,
-) -> tuple[np.ndarray, np.ndarray]:
-    loader = make_loader(images, idx, eval_transform(recipe), cfg.train.batch_size, num_workers=cfg.train.num_workers)
-    proba, y, _ = run_probabilities(model, loader, runtime, recipe, skips, "testing")
+def _test_metrics(model: nn.Module, run: _Run) -> tuple[np.ndarray, np.ndarray]:
+    cfg = run.cfg
+    loader = make_loader(
+        run.images,
+        run.splits["test"],
+        eval_transform(run.recipe),
+        cfg.train.batch_size,
+        num_workers=cfg.train.num_workers,
+    )
+    proba, y, _ = run_probabilities(model, loader, run.runtime, run.recipe, run.skips, "testing")
     return proba, y
 
 
 def _check_out(out: Path, resuming: bool) -> None:
-    if not resuming and (out / CHECKPOINT_DIR).is_dir():
+    if not resuming and has_checkpoint(out):
         raise HeadstartError(
             f"{str(out)!r} holds an interrupted run; continue it with `headstart train --resume {out}` "
             "or choose another --out (nothing was overwritten)"
@@ -202,22 +192,23 @@ def train(
         spec, len(images.labels), pretrained=strategy.pretrained, drop_rate=cfg.model.drop_rate
     )
     recipe = resolve_recipe(ckpt_recipe, cfg.preprocess)
-    skips = SkipLog()
+    run = _Run(cfg, spec, images, splits, recipe, runtime, SkipLog(), images.fingerprint())
+    skips = run.skips
     cache_hit, extra = None, {}
     if strategy.kind == "probe":
-        history, proba, y, cache_hit = _probe(model, images, splits, recipe, cfg, runtime, spec, skips)
+        history, proba, y, cache_hit = _probe(model, run)
         best_epoch = 1
     else:
         if strategy.probe_first and resume is None:
-            extra["lp_ft_temperature"] = _lp_ft_head(model, images, splits, recipe, cfg, runtime, spec, skips)
+            extra["lp_ft_temperature"] = _lp_ft_head(model, run)
         result = train_gradient(model, strategy, images, splits, recipe, cfg, runtime, skips, out, resume)
         history, best_epoch = result.history, result.best_epoch
-        proba, y = _test_metrics(model, images, splits["test"], recipe, cfg, runtime, skips)
-    plan = plan_rows(model, strategy, cfg, _steps_per_epoch(len(splits["train"]), cfg.train.batch_size))
+        proba, y = _test_metrics(model, run)
+    plan = plan_rows(model, strategy, cfg, steps_per_epoch(len(splits["train"]), cfg.train.batch_size))
     metrics = compute_metrics(y, proba, images.labels)
     seconds = time.perf_counter() - start + (resume.state["seconds"] if resume else 0.0)
     trainable = max((h["trainable_params"] for h in history), default=0)
-    manifest = _manifest(cfg, spec, recipe, ckpt_recipe, images, splits, metrics, runtime, skips)
+    manifest = _manifest(run, ckpt_recipe, metrics)
     manifest.update(
         best_epoch=best_epoch,
         seconds=seconds,
@@ -240,38 +231,25 @@ def train(
     return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(skips.items), cache_hit)
 
 
-def _steps_per_epoch(n_train: int, batch_size: int) -> int:
-    return max(1, n_train // batch_size) if n_train > batch_size else 1
-
-
-def _manifest(
-    cfg: RunConfig,
-    spec: BackboneSpec,
-    recipe: Recipe,
-    ckpt_recipe: Recipe,
-    images: ImageSet,
-    splits: dict[str, np.ndarray],
-    metrics: dict[str, Any],
-    runtime: Runtime,
-    skips: SkipLog,
-) -> dict[str, Any]:
+def _manifest(run: _Run, ckpt_recipe: Recipe, metrics: dict[str, Any]) -> dict[str, Any]:
+    images = run.images
     return {
-        "backbone": backbone_identity(spec),
-        "recipe": recipe.to_dict(),
+        "backbone": backbone_identity(run.spec),
+        "recipe": run.recipe.to_dict(),
         "checkpoint_recipe": ckpt_recipe.to_dict(),
         "labels": images.labels,
-        "strategy": cfg.strategy.name,
-        "config": cfg.to_dict(),
+        "strategy": run.cfg.strategy.name,
+        "config": run.cfg.to_dict(),
         "metrics": metrics,
-        "runtime": runtime.describe(),
+        "runtime": run.runtime.describe(),
         "versions": package_versions(),
         "data": {
             "source": images.source,
-            "fingerprint": images.fingerprint(),
+            "fingerprint": run.fingerprint,
             "n": len(images),
             "class_counts": images.class_counts(),
-            "split_sizes": {k: len(v) for k, v in splits.items()},
-            "skipped_unreadable": sorted(skips.items.values()),
+            "split_sizes": {k: len(v) for k, v in run.splits.items()},
+            "skipped_unreadable": sorted(run.skips.items.values()),
         },
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -22,6 +22,7 @@ from torch import nn
 from headstart.backbones.catalog import build_architecture
 from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
+from headstart.engine.checkpoint import has_checkpoint
 from headstart.errors import HeadstartError
 
 __all__ = ["RunFiles", "LoadedRun", "write_run", "load_run", "package_versions", "MANIFEST"]
@@ -59,8 +60,7 @@ def _json(path: Path, obj: Any) -> None:
 def write_run(out: Path, files: RunFiles) -> Path:
     """Write the run into ``out`` atomically; an existing run directory there is replaced."""
     out = Path(out)
-    in_progress = (out / "checkpoint").is_dir() or (out / ".checkpoint.old").is_dir()
-    if out.exists() and not (out / MANIFEST).is_file() and not in_progress and any(out.iterdir()):
+    if out.exists() and not (out / MANIFEST).is_file() and not has_checkpoint(out) and any(out.iterdir()):
         raise HeadstartError(
             f"--out {str(out)!r} exists and is not a headstart run; choose a new folder (nothing was overwritten)"
         )

@@ -14,7 +14,7 @@ from torch import nn
 
 from headstart.backbones.catalog import classifier
 
-__all__ = ["LayerGroup", "layer_groups", "module_groups"]
+__all__ = ["LayerGroup", "head_names", "layer_groups", "module_groups"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class LayerGroup:
         return sum(sizes[p].numel() for p in self.params)
 
 
-def _head_names(model: nn.Module) -> list[str]:
+def head_names(model: nn.Module) -> list[str]:
+    """Names of the classification head's parameters (timm's ``get_classifier()``), in model order."""
     ids = {id(p) for p in classifier(model).parameters()}
     return [n for n, p in model.named_parameters() if id(p) in ids]
 
@@ -50,7 +51,7 @@ def _child_groups(model: nn.Module, skip: set[str]) -> list[list[str]]:
 
 def layer_groups(model: nn.Module) -> list[LayerGroup]:
     """Ordered groups ``stem, block.0 .. block.N, head`` (timm) or ``<child>.., head`` (other modules)."""
-    head = _head_names(model)
+    head = head_names(model)
     skip = set(head)
     if hasattr(model, "group_matcher"):
         raw = [g for g in _timm_groups(model, skip) if g]

@@ -242,6 +242,7 @@ def plan(
     """Show, without training, which layer groups train from which epoch and at which learning rate."""
     from headstart import runner
     from headstart.backbones import build_architecture, get_backbone
+    from headstart.engine.train import steps_per_epoch
     from headstart.strategies import get_strategy
     from headstart.strategies.plan import plan_rows
 
@@ -251,7 +252,7 @@ def plan(
     spec = get_backbone(cfg.model.backbone, cfg.model.weights)
     images, splits = runner.prepare_data(cfg)
     model = build_architecture(spec.architecture, num_classes=len(images.labels))
-    spe = max(1, len(splits["train"]) // cfg.train.batch_size)
+    spe = steps_per_epoch(len(splits["train"]), cfg.train.batch_size)
     rows = plan_rows(model, strat, cfg, spe)
     if fmt == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")

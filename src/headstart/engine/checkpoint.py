@@ -23,9 +23,18 @@ from safetensors.torch import load_file, save_file
 
 from headstart.errors import HeadstartError
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "CHECKPOINT_DIR"]
+__all__ = [
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "has_checkpoint",
+    "capture_rng",
+    "restore_rng",
+    "CHECKPOINT_DIR",
+]
 
 CHECKPOINT_DIR = "checkpoint"
+PREVIOUS_DIR = ".checkpoint.old"  # the previous checkpoint, present only while a new one is swapped in
 
 
 @dataclass
@@ -79,7 +88,7 @@ def save_checkpoint(run_dir: Path, ckpt: Checkpoint) -> Path:
         torch.save(ckpt.optimizer, tmp / "optimizer.pt")
         save_file(_contiguous(ckpt.rng), str(tmp / "rng.safetensors"))
         (tmp / "state.json").write_text(json.dumps(ckpt.state))
-        old = run_dir / ".checkpoint.old"
+        old = run_dir / PREVIOUS_DIR
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
@@ -90,12 +99,23 @@ def save_checkpoint(run_dir: Path, ckpt: Checkpoint) -> Path:
     return target
 
 
+def _readable_checkpoint(run_dir: Path) -> Path | None:
+    """``run_dir/checkpoint``, or the previous one if a kill hit the swap; None when there is neither."""
+    for name in (CHECKPOINT_DIR, PREVIOUS_DIR):
+        if (run_dir / name / "state.json").is_file():
+            return run_dir / name
+    return None
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """True when ``run_dir`` holds an interrupted run that ``load_checkpoint`` can continue."""
+    return _readable_checkpoint(run_dir) is not None
+
+
 def load_checkpoint(run_dir: Path) -> Checkpoint:
     """Read ``run_dir/checkpoint`` (or the previous one, if a kill hit the swap)."""
-    path = run_dir / CHECKPOINT_DIR
-    if not (path / "state.json").is_file():
-        path = run_dir / ".checkpoint.old"
-    if not (path / "state.json").is_file():
+    path = _readable_checkpoint(run_dir)
+    if path is None:
         raise HeadstartError(
             f"{str(run_dir)!r} holds no training checkpoint to resume; pass the --out folder of an interrupted "
             "`headstart train` (finished runs need no resume)"

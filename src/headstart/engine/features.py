@@ -86,10 +86,14 @@ def extract_features(
     skips: SkipLog,
     num_workers: int = 0,
     use_cache: bool = True,
+    fingerprint: str | None = None,
 ) -> FeatureSet:
-    """Features of every image (eval transform, inference mode), from the cache when possible."""
+    """Features of every image (eval transform, inference mode), from the cache when possible.
+
+    ``fingerprint`` is ``images.fingerprint()`` when the caller already has it.
+    """
     start = time.perf_counter()
-    key = feature_key(backbone_id, recipe, images.fingerprint(), runtime)
+    key = feature_key(backbone_id, recipe, fingerprint or images.fingerprint(), runtime)
     path = cache_dir() / "features" / f"{key}.safetensors"
     if use_cache and path.is_file():
         try:

@@ -34,7 +34,7 @@ from headstart.metrics.classification import log_loss_from_proba
 from headstart.strategies.base import PlateauTrigger, Strategy, next_frozen
 from headstart.strategies.param_groups import build_param_groups, count_trainable
 
-__all__ = ["TrainResult", "Trainer", "train_gradient", "unfreeze_gate"]
+__all__ = ["TrainResult", "Trainer", "steps_per_epoch", "train_gradient", "unfreeze_gate"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # one record per epoch
     best_epoch: int = 0  # 1-based epoch whose weights were kept
     seconds: float = 0.0
+
+
+def drops_last(n_train: int, batch_size: int) -> bool:
+    """Drop the ragged last batch, unless it is the only one."""
+    return n_train > batch_size
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps per epoch of the train loader (``drops_last`` decides the ragged batch).
+
+    >>> steps_per_epoch(100, 32), steps_per_epoch(20, 32)
+    (3, 1)
+    """
+    return n_train // batch_size if drops_last(n_train, batch_size) else -(-n_train // batch_size)
 
 
 def unfreeze_gate(step: int, trainable: bool, unfrozen_at: int, warmup_steps: int) -> float:
@@ -97,7 +111,7 @@ class Trainer:
             shuffle=True,
             generator=self.generator,
             num_workers=cfg.train.num_workers,
-            drop_last=len(splits["train"]) > cfg.train.batch_size,
+            drop_last=drops_last(len(splits["train"]), cfg.train.batch_size),
         )
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.train.epochs * self.steps_per_epoch

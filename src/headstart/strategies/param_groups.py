@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from headstart.backbones.catalog import classifier
-from headstart.backbones.layers import LayerGroup
+from headstart.backbones.layers import LayerGroup, head_names
 
 __all__ = ["head_parameter_names", "group_lr", "build_param_groups", "count_trainable"]
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
     """Names of the classification head's parameters (timm's ``get_classifier()``)."""
-    ids = {id(p) for p in classifier(model).parameters()}
-    return {name for name, p in model.named_parameters() if id(p) in ids}
+    return set(head_names(model))
 
 
 def group_lr(index: int, n_groups: int, head_lr: float, backbone_lr_factor: float, layer_decay: float) -> float:
