@@ -32,7 +32,8 @@ demo: setup
 		--set preprocess.crop_pct=1.0 --set preprocess.vflip=true
 
 test: setup lint
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10 tests \
+		--doctest-modules src/headstart --ignore=src/headstart/__main__.py
 
 lint: setup
 	$(BIN)/ruff check src tests bench

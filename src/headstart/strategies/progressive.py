@@ -14,7 +14,7 @@ def unfreeze_steps(n_backbone: int, steps_per_epoch: int, epochs: int, every: fl
     even a short run ends with the whole network training.
 
     >>> unfreeze_steps(4, 10, 2, None)
-    [2, 5, 7, 10]
+    [2, 5, 8, 10]
     >>> unfreeze_steps(3, 10, 5, 1.0)
     [10, 20, 30]
     """
