@@ -13,11 +13,11 @@ def test_defaults_round_trip_through_dict() -> None:
 
 def test_set_overrides_are_typed() -> None:
     cfg = load_config(
-        None, ["preprocess.mean=[0.5,0.5,0.5]", "optim.lr=1e-3", "train.epochs=4", "preprocess.augment=false"]
+        None, ["preprocess.mean=[0.5,0.5,0.5]", "optim.lr=1e-3", "train.epochs=4", "preprocess.augment=true"]
     )
     assert cfg.preprocess.mean == [0.5, 0.5, 0.5]
     assert cfg.optim.lr == pytest.approx(1e-3) and isinstance(cfg.optim.lr, float)
-    assert cfg.train.epochs == 4 and cfg.preprocess.augment is False
+    assert cfg.train.epochs == 4 and cfg.preprocess.augment is True
 
 
 def test_yaml_file_then_set_wins(tmp_path: Path) -> None:
