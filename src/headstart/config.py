@@ -40,7 +40,9 @@ def _check(cond: bool, msg: str) -> None:
 
 @dataclass
 class DataConfig:
-    source: str = ""  # folder, CSV (path,label) or builtin:NAME
+    source: str = ""  # folder, CSV / TSV / JSONL, or builtin:NAME
+    text_column: str = "text"  # text data: the column (CSV / TSV) or key (JSONL) holding the text
+    label_column: str = "label"  # text data: the column or key holding the class name
     val_fraction: float = 0.15  # share of each class held out for model selection
     test_fraction: float = 0.15  # share of each class held out for the final metrics
     seed: int = 0  # seed of the stratified split
@@ -72,6 +74,8 @@ class PreprocessConfig:
     augment: bool = False
     min_scale: float = 0.8  # smallest area fraction kept by the random resized crop (gentle: keeps small defects)
     vflip: bool = False  # also flip vertically (rotation-invariant data such as cells, tissue)
+    max_length: int | None = None  # text: tokens per text after truncation; null = the checkpoint's recipe
+    pooling: str | None = None  # text: mean | cls; null = how the checkpoint was trained
 
     def __post_init__(self) -> None:
         _check(self.input_size is None or 16 <= self.input_size <= 2048, "preprocess.input_size must be 16..2048")
@@ -88,6 +92,11 @@ class PreprocessConfig:
             )
         _check(self.std is None or all(v > 0 for v in self.std), "preprocess.std values must be > 0")
         _check(0.05 <= self.min_scale <= 1.0, "preprocess.min_scale must be in [0.05, 1]")
+        _check(self.max_length is None or 8 <= self.max_length <= 8192, "preprocess.max_length must be 8..8192")
+        _check(
+            self.pooling is None or self.pooling in ("mean", "cls"),
+            f"preprocess.pooling={self.pooling!r}; choose mean or cls (or null for the checkpoint's)",
+        )
 
 
 @dataclass
@@ -104,7 +113,8 @@ class ModelConfig:
 class StrategyConfig:
     name: str = "progressive"  # linear-probe | finetune | partial | progressive | plateau | lp-ft | scratch
     # ^ default by measurement (bench/README.md): best or tied-best on Fashion-MNIST and ELPV, and fastest
-    backbone_lr_factor: float = 0.3  # LR of the group just below the head = optim.lr x this factor
+    backbone_lr_factor: float | None = None  # LR of the group just below the head = optim.lr x this factor
+    # ^ null = the backbone's default: 0.3 for image CNNs, 0.05 for transformer text encoders (bench/)
     layer_decay: float = 1.0  # each group further from the head gets this factor more (1 = no decay)
     probe_cs: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
     # ^ inverse L2 strengths tried by the linear probe (and lp-ft's probe); the best on validation is kept
@@ -116,7 +126,10 @@ class StrategyConfig:
     unfreeze_warmup: float = 0.25  # epochs over which a newly unfrozen group's LR ramps from 0 to its value
 
     def __post_init__(self) -> None:
-        _check(0 < self.backbone_lr_factor <= 10, "strategy.backbone_lr_factor must be in (0, 10]")
+        _check(
+            self.backbone_lr_factor is None or 0 < self.backbone_lr_factor <= 10,
+            "strategy.backbone_lr_factor must be in (0, 10] (or null for the backbone's default)",
+        )
         _check(0 < self.layer_decay <= 1, "strategy.layer_decay must be in (0, 1]")
         _check(len(self.probe_cs) > 0 and all(c > 0 for c in self.probe_cs), "strategy.probe_cs must be > 0")
         _check(self.bn in ("frozen", "train"), f"strategy.bn={self.bn!r}; choose frozen or train")

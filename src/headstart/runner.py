@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.artifacts.run_dir import RunFiles, package_versions, write_run
-from headstart.backbones.catalog import BackboneSpec, classifier, create_model, get_backbone
-from headstart.backbones.recipe import Recipe, resolve_recipe
+from headstart.artifacts.run_dir import ENCODER_DIR, RunFiles, package_versions, write_run
+from headstart.backbones.catalog import (
+    BackboneSpec,
+    classifier,
+    create_model,
+    get_backbone,
+    resolve_any_recipe,
+)
+from headstart.backbones.text import TextClassifier, TextRecipe, load_tokenizer
 from headstart.config import RunConfig
-from headstart.data.images import ImageSet
-from headstart.data.loader import SkipLog, make_loader
-from headstart.data.sources import load_images
+from headstart.data.dataset import Dataset, load_data
+from headstart.data.loader import SkipLog
+from headstart.data.pipeline import check_modality, eval_loader
 from headstart.data.splits import limit_per_class, make_splits, splits_to_json
-from headstart.data.transforms import eval_transform
+from headstart.data.tokens import tokenize
 from headstart.engine.checkpoint import Checkpoint, has_checkpoint, load_checkpoint
 from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
@@ -35,8 +42,9 @@ from headstart.strategies.base import Strategy, get_strategy
 from headstart.strategies.linear_probe import ProbeFit, fit_probe, load_probe_into_head
 from headstart.strategies.lp_ft import fit_temperature, scale_head
 from headstart.strategies.plan import plan_markdown, plan_rows
+from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe, fit_tfidf
 
-__all__ = ["RunSummary", "prepare_data", "train", "resume", "backbone_identity"]
+__all__ = ["RunSummary", "prepare_data", "resolve_config", "train", "resume", "backbone_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +60,9 @@ class RunSummary:
     feature_cache_hit: bool | None  # linear-probe only
 
 
-def prepare_data(cfg: RunConfig) -> tuple[ImageSet, dict[str, np.ndarray]]:
+def prepare_data(cfg: RunConfig) -> tuple[Dataset, dict[str, np.ndarray]]:
     """Load DATA, apply ``limit_per_class`` and make the splits (before any model is built)."""
-    images = limit_per_class(load_images(cfg.data.source), cfg.data.limit_per_class, cfg.data.seed)
+    images = limit_per_class(load_data(cfg.data.source, cfg.data), cfg.data.limit_per_class, cfg.data.seed)
     splits = make_splits(images, cfg.data)
     for name, idx in splits.items():
         if len(idx) == 0:
@@ -62,6 +70,13 @@ def prepare_data(cfg: RunConfig) -> tuple[ImageSet, dict[str, np.ndarray]]:
                 f"the {name} split of {cfg.data.source!r} is empty; add examples or raise data.{name}_fraction"
             )
     return images, splits
+
+
+def resolve_config(cfg: RunConfig, spec: BackboneSpec) -> RunConfig:
+    """Fill the settings whose default depends on the backbone (``strategy.backbone_lr_factor``)."""
+    if cfg.strategy.backbone_lr_factor is not None:
+        return cfg
+    return replace(cfg, strategy=replace(cfg.strategy, backbone_lr_factor=spec.backbone_lr_factor))
 
 
 def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
@@ -83,9 +98,9 @@ class _Run:
 
     cfg: RunConfig
     spec: BackboneSpec
-    images: ImageSet
+    images: Dataset
     splits: dict[str, np.ndarray]
-    recipe: Recipe
+    recipe: Any  # image Recipe or TextRecipe
     runtime: Runtime
     skips: SkipLog
     fingerprint: str  # of ``images``: hashing large in-memory sets is not free, so it is computed once
@@ -153,12 +168,8 @@ def _lp_ft_head(model: nn.Module, run: _Run) -> float:
 
 def _test_metrics(model: nn.Module, run: _Run) -> tuple[np.ndarray, np.ndarray]:
     cfg = run.cfg
-    loader = make_loader(
-        run.images,
-        run.splits["test"],
-        eval_transform(run.recipe),
-        cfg.train.batch_size,
-        num_workers=cfg.train.num_workers,
+    loader = eval_loader(
+        run.images, run.splits["test"], run.recipe, cfg.train.batch_size, num_workers=cfg.train.num_workers
     )
     proba, y, _ = run_probabilities(model, loader, run.runtime, run.recipe, run.skips, "testing")
     return proba, y
@@ -175,35 +186,36 @@ def _check_out(out: Path, resuming: bool) -> None:
 def train(
     cfg: RunConfig,
     out: str | Path,
-    data: tuple[ImageSet, dict[str, np.ndarray]] | None = None,
+    data: tuple[Dataset, dict[str, np.ndarray]] | None = None,
     resume: Checkpoint | None = None,
 ) -> RunSummary:
     """Train one strategy and write its run directory. ``data`` reuses an already prepared split;
     ``resume`` continues from an interrupted run's checkpoint (see :func:`resume`)."""
     out = Path(out)
     _check_out(out, resume is not None)
-    strategy: Strategy = get_strategy(cfg)
     spec = get_backbone(cfg.model.backbone, cfg.model.weights)
+    cfg = resolve_config(cfg, spec)
+    strategy: Strategy = get_strategy(cfg)
     images, splits = data if data is not None else prepare_data(cfg)
     runtime = resolve_runtime(cfg.train)
     start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)  # the fresh head's init (and scratch's whole network) follow the seed
-    model, ckpt_recipe = create_model(
-        spec, len(images.labels), pretrained=strategy.pretrained, drop_rate=cfg.model.drop_rate
-    )
-    recipe = resolve_recipe(ckpt_recipe, cfg.preprocess)
-    run = _Run(cfg, spec, images, splits, recipe, runtime, SkipLog(), images.fingerprint())
-    skips = run.skips
-    cache_hit, extra = None, {}
-    if strategy.kind == "probe":
-        history, proba, y, cache_hit = _probe(model, run)
-        best_epoch = 1
+    if spec.modality == "text" and not strategy.pretrained:
+        check_modality(images, TfidfRecipe(), spec.name)
+        model, run, fitted = _tfidf(_Run(cfg, spec, images, splits, TfidfRecipe(), runtime, SkipLog(), ""))
+        ckpt_recipe = run.recipe
     else:
-        if strategy.probe_first and resume is None:
-            extra["lp_ft_temperature"] = _lp_ft_head(model, run)
-        result = train_gradient(model, strategy, images, splits, recipe, cfg, runtime, skips, out, resume)
-        history, best_epoch = result.history, result.best_epoch
-        proba, y = _test_metrics(model, run)
+        model, ckpt_recipe = create_model(
+            spec, len(images.labels), pretrained=strategy.pretrained, drop_rate=cfg.model.drop_rate
+        )
+        recipe = resolve_any_recipe(ckpt_recipe, cfg.preprocess)
+        check_modality(images, recipe, spec.name)
+        if isinstance(model, TextClassifier) and isinstance(recipe, TextRecipe):
+            model.apply_recipe(recipe)
+        run = _Run(cfg, spec, images, splits, recipe, runtime, SkipLog(), images.fingerprint())
+        fitted = _fit(model, strategy, run, out, resume)
+    history, best_epoch, proba, y, cache_hit, extra = fitted
+    skips = run.skips
     plan = plan_rows(model, strategy, cfg, steps_per_epoch(len(splits["train"]), cfg.train.batch_size))
     metrics = compute_metrics(y, proba, images.labels)
     seconds = time.perf_counter() - start + (resume.state["seconds"] if resume else 0.0)
@@ -225,16 +237,74 @@ def train(
         metrics,
         history,
         splits_to_json(images, splits, cfg.data.seed),
-        extra={"plan.md": plan_markdown(plan)},
+        extra={"plan.md": plan_markdown(plan), **_model_text_files(model)},
+        folders=_model_folders(model, run.recipe),
     )
     path = write_run(out, files)
     return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(skips.items), cache_hit)
 
 
-def _manifest(run: _Run, ckpt_recipe: Recipe, metrics: dict[str, Any]) -> dict[str, Any]:
+Fitted = tuple[list[dict], int, np.ndarray, np.ndarray, bool | None, dict[str, Any]]
+# ^ history, best epoch, test probabilities, test targets, feature-cache hit, extra manifest fields
+
+
+def _fit(model: nn.Module, strategy: Strategy, run: _Run, out: Path, resume: Checkpoint | None) -> Fitted:
+    """Train ``model`` with a pretrained backbone (probe or gradient strategies) and score the test split."""
+    extra: dict[str, Any] = {}
+    if strategy.kind == "probe":
+        history, proba, y, cache_hit = _probe(model, run)
+        return history, 1, proba, y, cache_hit, extra
+    if strategy.probe_first and resume is None:
+        extra["lp_ft_temperature"] = _lp_ft_head(model, run)
+    result = train_gradient(
+        model, strategy, run.images, run.splits, run.recipe, run.cfg, run.runtime, run.skips, out, resume
+    )
+    proba, y = _test_metrics(model, run)
+    return result.history, result.best_epoch, proba, y, None, extra
+
+
+def _tfidf(run: _Run) -> tuple[nn.Module, _Run, Fitted]:
+    """Text ``scratch``: TF-IDF + logistic regression (no pretraining), C chosen on validation.
+
+    Returns the model, the run with the fitted recipe (vocabulary) and the fit's results."""
+    texts, y = run.images.texts, run.images.targets  # type: ignore[union-attr]
+    tr, va = run.splits["train"], run.splits["val"]
+    fit = fit_tfidf([texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], len(run.images.labels))
+    history = [
+        {"epoch": 1, **h, "lr": {}, "trainable_params": fit.model.head.weight.numel() + fit.model.head.bias.numel()}
+        | {"events": [f"tf-idf C={h['C']:g}"]}
+        for h in fit.history
+        if h["C"] == fit.C
+    ]
+    run = replace(run, recipe=fit.recipe, fingerprint=run.images.fingerprint())
+    proba, targets = _test_metrics(fit.model, run)
+    extra = {"baseline": "tf-idf + logistic regression (no pretraining)", "tfidf_C": fit.C}
+    return fit.model, run, (history, 1, proba, targets, None, extra)
+
+
+def _model_text_files(model: nn.Module) -> dict[str, str]:
+    if isinstance(model, TfidfClassifier):
+        return {VOCABULARY_FILE: "".join(t + "\n" for t in model.vocabulary)}
+    return {}
+
+
+def _model_folders(model: nn.Module, recipe: Any) -> dict[str, Callable[[Path], None]]:
+    """Text runs carry the encoder's config and tokenizer files, so the run loads without the package."""
+    if not isinstance(model, TextClassifier):
+        return {}
+
+    def write(folder: Path) -> None:
+        model.encoder.config.save_pretrained(folder)  # type: ignore[union-attr,operator]
+        load_tokenizer(recipe.tokenizer).save_pretrained(folder)
+
+    return {ENCODER_DIR: write}
+
+
+def _manifest(run: _Run, ckpt_recipe: Any, metrics: dict[str, Any]) -> dict[str, Any]:
     images = run.images
+    tfidf = {"name": "tfidf", "architecture": "tfidf", "source": "scikit-learn TfidfVectorizer (no pretraining)"}
     return {
-        "backbone": backbone_identity(run.spec),
+        "backbone": tfidf if isinstance(run.recipe, TfidfRecipe) else backbone_identity(run.spec),
         "recipe": run.recipe.to_dict(),
         "checkpoint_recipe": ckpt_recipe.to_dict(),
         "labels": images.labels,
@@ -250,9 +320,29 @@ def _manifest(run: _Run, ckpt_recipe: Recipe, metrics: dict[str, Any]) -> dict[s
             "class_counts": images.class_counts(),
             "split_sizes": {k: len(v) for k, v in run.splits.items()},
             "skipped_unreadable": sorted(run.skips.items.values()),
+            **_text_stats(run),
         },
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _text_stats(run: _Run) -> dict[str, Any]:
+    """Rows skipped while loading text, and how many texts the tokenizer truncated."""
+    if getattr(run.images, "modality", "image") != "text":
+        return {}
+    stats: dict[str, Any] = {"skipped_rows": list(run.images.skipped)}  # type: ignore[union-attr]
+    if isinstance(run.recipe, TextRecipe):
+        stats["truncated"] = tokenize(run.images.texts, run.recipe).truncated  # type: ignore[union-attr]
+        stats["max_length"] = run.recipe.max_length
+        if stats["truncated"]:
+            logger.warning(
+                "%d of %d texts are longer than max_length=%d tokens and were truncated "
+                "(raise preprocess.max_length to keep more, at a cost in speed)",
+                stats["truncated"],
+                len(run.images),
+                run.recipe.max_length,
+            )
+    return stats
 
 
 def resume(out: str | Path) -> RunSummary:

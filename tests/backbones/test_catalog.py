@@ -11,10 +11,12 @@ from headstart.errors import HeadstartError
 
 CATEGORIES = MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
 CATALOG = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"]
+TEXT_CATALOG = ["minilm", "mpnet"]
 
 
 def test_catalog_names() -> None:
-    assert [s.name for s in list_backbones()] == CATALOG
+    assert [s.name for s in list_backbones()] == CATALOG + TEXT_CATALOG
+    assert {s.name for s in list_backbones() if s.modality == "text"} == set(TEXT_CATALOG)
 
 
 @pytest.mark.parametrize("name", CATALOG)

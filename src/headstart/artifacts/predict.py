@@ -14,17 +14,19 @@ import numpy as np
 import torch
 
 from headstart.artifacts.run_dir import LoadedRun
-from headstart.data.images import ImageSet, UnreadableImage, read_image
-from headstart.data.loader import SkipLog, make_loader
-from headstart.data.sources import load_images
+from headstart.data.dataset import Dataset, load_data
+from headstart.data.images import UnreadableImage, read_image
+from headstart.data.loader import SkipLog
+from headstart.data.pipeline import eval_loader
 from headstart.data.splits import splits_from_json
+from headstart.data.texts import TextSet
 from headstart.data.transforms import eval_transform
 from headstart.engine.inference import head_logits, pooled_features, run_probabilities
 from headstart.engine.runtime import resolve_runtime
 from headstart.errors import HeadstartError
 from headstart.metrics.classification import compute_metrics
 
-__all__ = ["Evaluation", "evaluate_run", "predict_files", "SPLIT_CHOICES"]
+__all__ = ["Evaluation", "evaluate_run", "predict_files", "predict_texts", "SPLIT_CHOICES"]
 
 SPLIT_CHOICES = ("auto", "all", "train", "val", "test")
 
@@ -43,7 +45,7 @@ def _same_source(run: LoadedRun, source: str) -> bool:
     return not source.startswith("builtin:") and Path(source).resolve() == Path(saved).resolve()
 
 
-def _align_labels(run: LoadedRun, images: ImageSet) -> np.ndarray:
+def _align_labels(run: LoadedRun, images: Dataset) -> np.ndarray:
     """Targets of ``images`` re-indexed into the run's label order; unknown labels are an error."""
     unknown = [label for label in images.labels if label not in run.labels]
     if unknown:
@@ -63,7 +65,11 @@ def evaluate_run(
     if split not in SPLIT_CHOICES:
         raise HeadstartError(f"--split {split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
     source = source or run.manifest["data"]["source"]
-    images = load_images(source)
+    images = load_data(source, run.config.data)
+    if images.modality != run.modality:
+        raise HeadstartError(
+            f"{source!r} holds {images.modality} data but the run {str(run.path)!r} is a {run.modality} model"
+        )
     same = _same_source(run, source)
     if split == "auto":
         split = "test" if same else "all"
@@ -80,7 +86,7 @@ def evaluate_run(
     runtime = resolve_runtime(run.config.train)
     model = runtime.model(run.model)
     skips = SkipLog()
-    loader = make_loader(images, index, eval_transform(run.recipe), batch_size or run.config.train.batch_size)
+    loader = eval_loader(images, index, run.recipe, batch_size or run.config.train.batch_size)
     proba, y, _ = run_probabilities(model, loader, runtime, run.recipe, skips, "evaluating")
     return Evaluation(compute_metrics(y, proba, run.labels), split, sorted(skips.items.values()))
 
@@ -115,4 +121,38 @@ def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = Non
                 label=run.labels[int(p.argmax())],
                 probabilities={label: float(v) for label, v in zip(run.labels, p, strict=True)},
             )
+    return records
+
+
+def predict_texts(run: LoadedRun, texts: list[str], batch_size: int | None = None) -> list[dict[str, Any]]:
+    """One record per input string, in input order: ``text``, ``label``, ``probabilities`` ({label: p}).
+
+    An empty string gets ``label: None`` and an ``error`` field. Texts go through the run's saved
+    recipe (tokenizer, max length, pooling) or its tf-idf vocabulary, like ``evaluate``.
+    """
+    if run.modality != "text":
+        raise HeadstartError(f"{str(run.path)!r} is an image model; pass image files instead of --text")
+    records: list[dict[str, Any]] = [{"text": t} for t in texts]
+    keep = [i for i, t in enumerate(texts) if t.strip()]
+    for i in sorted(set(range(len(texts))) - set(keep)):
+        records[i].update(label=None, probabilities=None, error="empty text")
+    if not keep:
+        return records
+    data = TextSet(
+        source="predict",
+        ids=[str(i) for i in keep],
+        targets=np.zeros(len(keep), dtype=np.int64),
+        labels=list(run.labels),
+        texts=[texts[i].strip() for i in keep],
+    )
+    runtime = resolve_runtime(run.config.train)
+    model = runtime.model(run.model)
+    size = batch_size or run.config.train.batch_size
+    loader = eval_loader(data, np.arange(len(keep)), run.recipe, size)
+    proba, _, index = run_probabilities(model, loader, runtime, run.recipe, SkipLog(), "predicting")
+    for row, pos in zip(proba, index, strict=True):
+        records[keep[int(pos)]].update(
+            label=run.labels[int(row.argmax())],
+            probabilities={label: float(v) for label, v in zip(run.labels, row, strict=True)},
+        )
     return records

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -21,19 +22,32 @@ from torch import nn
 
 from headstart.backbones.catalog import build_architecture
 from headstart.backbones.recipe import Recipe
+from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder
 from headstart.config import RunConfig
 from headstart.engine.checkpoint import has_checkpoint
 from headstart.errors import HeadstartError
+from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe
 
-__all__ = ["RunFiles", "LoadedRun", "write_run", "load_run", "package_versions", "MANIFEST"]
+__all__ = ["RunFiles", "LoadedRun", "write_run", "load_run", "package_versions", "MANIFEST", "ENCODER_DIR"]
 
 MANIFEST = "headstart.json"
+ENCODER_DIR = "encoder"  # text runs: the encoder's config.json and tokenizer files
 FORMAT_VERSION = 1
 
 
 def package_versions() -> dict[str, str]:
     out = {}
-    for name in ("headstart", "torch", "torchvision", "timm", "scikit-learn", "numpy", "safetensors"):
+    for name in (
+        "headstart",
+        "torch",
+        "torchvision",
+        "timm",
+        "transformers",
+        "tokenizers",
+        "scikit-learn",
+        "numpy",
+        "safetensors",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -51,6 +65,7 @@ class RunFiles:
     history: list[dict[str, Any]]
     splits: dict[str, Any]
     extra: dict[str, str] = field(default_factory=dict)  # further text files (name -> content)
+    folders: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # subfolder -> writes its files
 
 
 def _json(path: Path, obj: Any) -> None:
@@ -77,6 +92,9 @@ def write_run(out: Path, files: RunFiles) -> Path:
         (tmp / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in files.history))
         for name, text in files.extra.items():
             (tmp / name).write_text(text)
+        for name, write in files.folders.items():
+            (tmp / name).mkdir()
+            write(tmp / name)
         old = None
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -94,10 +112,14 @@ def write_run(out: Path, files: RunFiles) -> Path:
 class LoadedRun:
     path: Path
     model: nn.Module  # eval mode, on CPU
-    recipe: Recipe
+    recipe: Any  # image Recipe, TextRecipe or TfidfRecipe
     labels: list[str]
     config: RunConfig
     manifest: dict[str, Any]
+
+    @property
+    def modality(self) -> str:
+        return "image" if isinstance(self.recipe, Recipe) else "text"
 
     def splits(self) -> dict[str, Any]:
         return json.loads((self.path / "splits.json").read_text())
@@ -113,7 +135,7 @@ def load_run(path: str | Path) -> LoadedRun:
         )
     manifest = json.loads((p / MANIFEST).read_text())
     labels = manifest["labels"]
-    model = build_architecture(manifest["backbone"]["architecture"], num_classes=len(labels))
+    model, recipe = _rebuild(p, manifest)
     state = load_file(str(p / "model.safetensors"))
     try:
         model.load_state_dict(state, strict=True)
@@ -125,8 +147,22 @@ def load_run(path: str | Path) -> LoadedRun:
     return LoadedRun(
         path=p,
         model=model,
-        recipe=Recipe.from_dict(manifest["recipe"]),
+        recipe=recipe,
         labels=labels,
         config=RunConfig.from_dict(manifest["config"]),
         manifest=manifest,
     )
+
+
+def _rebuild(p: Path, manifest: dict[str, Any]) -> tuple[nn.Module, Any]:
+    """The untrained network and the recipe of the run in ``p``."""
+    n = len(manifest["labels"])
+    kind = manifest["recipe"].get("modality", "image")
+    if kind == "tfidf":
+        vocabulary = (p / VOCABULARY_FILE).read_text().splitlines()
+        return TfidfClassifier(vocabulary, n), TfidfRecipe.from_dict(manifest["recipe"], vocabulary)
+    if kind == "text":
+        recipe = TextRecipe.from_dict(manifest["recipe"], tokenizer=str(p / ENCODER_DIR))
+        encoder = load_encoder(str(p / ENCODER_DIR), pretrained=False)
+        return TextClassifier(encoder, n, recipe.pooling, recipe.normalize), recipe
+    return build_architecture(manifest["backbone"]["architecture"], num_classes=n), Recipe.from_dict(manifest["recipe"])

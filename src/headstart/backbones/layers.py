@@ -50,10 +50,14 @@ def _child_groups(model: nn.Module, skip: set[str]) -> list[list[str]]:
 
 
 def layer_groups(model: nn.Module) -> list[LayerGroup]:
-    """Ordered groups ``stem, block.0 .. block.N, head`` (timm) or ``<child>.., head`` (other modules)."""
+    """Ordered groups ``stem, block.0 .. block.N, head`` (timm), ``embeddings, layer.0 .. layer.N, pooler, head``
+    (text encoders) or ``<child>.., head`` (other modules)."""
     head = head_names(model)
     skip = set(head)
-    if hasattr(model, "group_matcher"):
+    if hasattr(model, "depth_groups"):  # text encoders: embeddings, layer.0 .. layer.N, pooler
+        named = model.depth_groups()  # type: ignore[operator]
+        names, raw = [n for n, _ in named], [p for _, p in named]
+    elif hasattr(model, "group_matcher"):
         raw = [g for g in _timm_groups(model, skip) if g]
         names = ["stem"] + [f"block.{i}" for i in range(len(raw) - 1)]
     else:

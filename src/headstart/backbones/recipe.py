@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -26,6 +26,8 @@ MISMATCH = "preprocessing mismatch"
 @dataclass(frozen=True)
 class Recipe:
     """How images must look when they enter the network."""
+
+    modality: ClassVar[str] = "image"
 
     input_size: int  # square side after cropping, in pixels
     crop_pct: float  # eval: resize the short side to input_size / crop_pct, then center crop
@@ -43,6 +45,10 @@ class Recipe:
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d["resize_size"] = self.resize_size
         return d
+
+    def check_batch(self, x: torch.Tensor) -> str | None:
+        """The first batch's statistics against the recipe (see :func:`check_input_stats`)."""
+        return check_input_stats(x, self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Recipe:

@@ -100,12 +100,11 @@ def _config(data: str, config: Path | None, sets: list[str] | None, **flags: obj
 @_friendly
 def backbones(fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table") -> None:
     """List the backbone catalog: name, modality, parameters, feature dimension, recipe, weights source."""
-    from headstart.backbones import build_architecture, list_backbones
+    from headstart.backbones import create_model, list_backbones
 
     rows: list[dict[str, Any]] = []
     for spec in list_backbones():
-        model = build_architecture(spec.architecture, num_classes=0)
-        assert spec.recipe is not None
+        model, recipe = create_model(spec, num_classes=0, pretrained=False)
         rows.append(
             {
                 "name": spec.name,
@@ -113,23 +112,27 @@ def backbones(fmt: Annotated[str, typer.Option("--format", help="table | json")]
                 "architecture": spec.architecture,
                 "params": sum(p.numel() for p in model.parameters()),
                 "feature_dim": model.num_features,
-                "recipe": spec.recipe.to_dict(),
+                "recipe": recipe.to_dict(),
                 "source": spec.source,
             }
         )
     if fmt == "json":
         out_console.print_json(json.dumps(rows))
         return
-    table = Table(title="headstart backbones (also: timm:<model_name> [--weights FILE])")
+    table = Table(title="headstart backbones (also: timm:<model_name> [--weights FILE], hf:<folder or hub id>)")
     for col in ("name", "modality", "params (no head)", "features", "recipe", "source"):
         table.add_column(col)
     for r in rows:
         rc = r["recipe"]
-        recipe = (
-            f"{rc['input_size']}px crop_pct={rc['crop_pct']} {rc['interpolation']} "
+        recipe_text = (
+            f"max_length={rc['max_length']} pooling={rc['pooling']} normalize={rc['normalize']}"
+            if rc.get("modality") == "text"
+            else f"{rc['input_size']}px crop_pct={rc['crop_pct']} {rc['interpolation']} "
             f"mean={','.join(f'{v:g}' for v in rc['mean'])} std={','.join(f'{v:g}' for v in rc['std'])}"
         )
-        table.add_row(r["name"], r["modality"], f"{r['params'] / 1e6:.2f}M", str(r["feature_dim"]), recipe, r["source"])
+        table.add_row(
+            r["name"], r["modality"], f"{r['params'] / 1e6:.2f}M", str(r["feature_dim"]), recipe_text, r["source"]
+        )
     out_console.print(table)
 
 
@@ -241,17 +244,18 @@ def plan(
 ) -> None:
     """Show, without training, which layer groups train from which epoch and at which learning rate."""
     from headstart import runner
-    from headstart.backbones import build_architecture, get_backbone
+    from headstart.backbones import create_model, get_backbone
     from headstart.engine.train import steps_per_epoch
     from headstart.strategies import get_strategy
     from headstart.strategies.plan import plan_rows
 
     _setup(False)
     cfg = _config(data, config, set_, backbone=backbone, strategy=strategy, epochs=epochs, limit=limit_per_class)
-    strat = get_strategy(cfg)
     spec = get_backbone(cfg.model.backbone, cfg.model.weights)
+    cfg = runner.resolve_config(cfg, spec)
+    strat = get_strategy(cfg)
     images, splits = runner.prepare_data(cfg)
-    model = build_architecture(spec.architecture, num_classes=len(images.labels))
+    model, _ = create_model(spec, num_classes=len(images.labels), pretrained=False)
     spe = steps_per_epoch(len(splits["train"]), cfg.train.batch_size)
     rows = plan_rows(model, strat, cfg, spe)
     if fmt == "json":
@@ -300,38 +304,61 @@ def evaluate(
 @_friendly
 def predict(
     run: Annotated[Path, typer.Argument(help="run directory written by `headstart train`")],
-    files: Annotated[list[str], typer.Argument(help="image files")],
+    files: Annotated[
+        list[str] | None, typer.Argument(help="image files; for a text run, files with one text per line")
+    ] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", help="a text to classify (repeatable)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json | csv | table")] = "table",
     verbose: VerboseOpt = False,
 ) -> None:
-    """Predict labels for image files with the run's saved preprocessing recipe, in input order."""
-    from headstart.artifacts import load_run, predict_files
+    """Predict labels with the run's saved preprocessing recipe, in input order (images, or texts for text runs)."""
+    from headstart.artifacts import load_run
 
     _setup(verbose)
     if fmt not in ("json", "csv", "table"):
         raise HeadstartError(f"--format {fmt!r}; choose json, csv or table")
     loaded = load_run(run)
-    records = predict_files(loaded, files)
+    records, key = _predict_records(loaded, files or [], text or [])
     if fmt == "json":
         sys.stdout.write(json.dumps(records, indent=2) + "\n")
     elif fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["path", "label", *[f"p_{label}" for label in loaded.labels], "error"])
+        writer.writerow([key, "label", *[f"p_{label}" for label in loaded.labels], "error"])
         for r in records:
             probs = r.get("probabilities") or {}
             writer.writerow(
-                [r["path"], r.get("label") or "", *[probs.get(lb, "") for lb in loaded.labels], r.get("error", "")]
+                [r[key], r.get("label") or "", *[probs.get(lb, "") for lb in loaded.labels], r.get("error", "")]
             )
         sys.stdout.write(buf.getvalue())
     else:
         table = Table()
-        for col in ("path", "label", "probability"):
-            table.add_column(col)
+        for col in (key, "label", "probability"):
+            table.add_column(col, overflow="ellipsis", max_width=60 if key == "text" else None)
         for r in records:
             p = r["probabilities"][r["label"]] if r.get("label") else None
-            table.add_row(r["path"], r.get("label") or f"[red]{r.get('error')}[/red]", "" if p is None else f"{p:.3f}")
+            table.add_row(r[key], r.get("label") or f"[red]{r.get('error')}[/red]", "" if p is None else f"{p:.3f}")
         out_console.print(table)
+
+
+def _predict_records(loaded: Any, files: list[str], texts: list[str]) -> tuple[list[dict[str, Any]], str]:
+    """Records in input order and the name of their input field (``path`` or ``text``)."""
+    from headstart.artifacts import predict_files, predict_texts
+
+    if loaded.modality == "image":
+        if texts:
+            raise HeadstartError("--text is for text runs; this run classifies images (pass image files)")
+        if not files:
+            raise HeadstartError("pass one or more image files to predict")
+        return predict_files(loaded, files), "path"
+    for f in files:
+        try:
+            texts += [line for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HeadstartError(f"cannot read {f!r} as UTF-8 text with one text per line ({exc})") from exc
+    if not texts:
+        raise HeadstartError('pass --text "..." (repeatable) or a file with one text per line')
+    return predict_texts(loaded, texts), "text"
 
 
 def _report_skips(n: int, where: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -41,6 +42,8 @@ def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
 @dataclass
 class ImageSet:
     """Labelled images. Exactly one of ``paths`` / ``arrays`` is set."""
+
+    modality: ClassVar[str] = "image"
 
     source: str  # what the user passed (folder, CSV, builtin:NAME)
     ids: list[str]  # stable identifier per image (relative path, or builtin:NAME/index)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Batch:
-    x: torch.Tensor  # (B, 3, H, W) normalized float
+    x: Any  # (B, 3, H, W) normalized float images, (B, V) term counts, or {"input_ids", "attention_mask"} (B, T)
     y: torch.Tensor  # (B,) int64 targets
     index: torch.Tensor  # (B,) positions in the ImageSet
     skipped: list[str]  # unreadable images dropped from this batch (path: reason)

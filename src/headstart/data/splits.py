@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from headstart.config import DataConfig
-from headstart.data.images import ImageSet
 from headstart.errors import HeadstartError
 
 __all__ = ["stratified_split", "make_splits", "limit_per_class", "splits_to_json", "splits_from_json"]
@@ -31,7 +32,7 @@ def stratified_split(targets: np.ndarray, fractions: list[float], seed: int) -> 
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
 
 
-def limit_per_class(images: ImageSet, n: int | None, seed: int) -> ImageSet:
+def limit_per_class(images: Any, n: int | None, seed: int) -> Any:
     """Keep a random ``n`` examples per class (per given split, when the source defines splits)."""
     if n is None:
         return images
@@ -45,7 +46,7 @@ def limit_per_class(images: ImageSet, n: int | None, seed: int) -> ImageSet:
     return images.subset(np.sort(np.asarray(keep, dtype=np.int64)))
 
 
-def make_splits(images: ImageSet, cfg: DataConfig) -> dict[str, np.ndarray]:
+def make_splits(images: Any, cfg: DataConfig) -> dict[str, np.ndarray]:
     """Indices of train / val / test: the source's own splits where given, stratified ones otherwise."""
     if images.given_split is None:
         train, val, test = stratified_split(images.targets, [cfg.val_fraction, cfg.test_fraction], cfg.seed)
@@ -65,11 +66,11 @@ def make_splits(images: ImageSet, cfg: DataConfig) -> dict[str, np.ndarray]:
     return given
 
 
-def splits_to_json(images: ImageSet, splits: dict[str, np.ndarray], seed: int) -> dict:
+def splits_to_json(images: Any, splits: dict[str, np.ndarray], seed: int) -> dict:
     return {"source": images.source, "seed": seed, **{k: [images.ids[i] for i in v] for k, v in splits.items()}}
 
 
-def splits_from_json(images: ImageSet, saved: dict) -> dict[str, np.ndarray]:
+def splits_from_json(images: Any, saved: dict) -> dict[str, np.ndarray]:
     """Map saved ids back to indices of ``images``; ids no longer present are reported as an error."""
     position = {id_: i for i, id_ in enumerate(images.ids)}
     out = {}

@@ -15,15 +15,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from headstart.backbones.recipe import Recipe
-from headstart.data.images import ImageSet
-from headstart.data.loader import SkipLog, make_loader
-from headstart.data.transforms import eval_transform
+from headstart.data.loader import SkipLog
+from headstart.data.pipeline import eval_loader
 from headstart.engine.inference import run_features
 from headstart.engine.runtime import Runtime
 
@@ -51,7 +50,7 @@ class FeatureSet:
     seconds: float  # time spent extracting (or reading)
 
 
-def feature_key(backbone_id: dict, recipe: Recipe, fingerprint: str, runtime: Runtime) -> str:
+def feature_key(backbone_id: dict, recipe: Any, fingerprint: str, runtime: Runtime) -> str:
     payload = {
         "v": FORMAT_VERSION,
         "backbone": backbone_id,
@@ -78,8 +77,8 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str
 
 def extract_features(
     model: nn.Module,
-    images: ImageSet,
-    recipe: Recipe,
+    images: Any,
+    recipe: Any,
     runtime: Runtime,
     backbone_id: dict,
     batch_size: int,
@@ -106,7 +105,7 @@ def extract_features(
         except Exception as exc:  # noqa: BLE001 - a damaged cache file is re-made, never fatal
             logger.warning("ignoring unreadable feature cache %s (%s)", path, exc)
     model = runtime.model(model)
-    loader = make_loader(images, np.arange(len(images)), eval_transform(recipe), batch_size, num_workers=num_workers)
+    loader = eval_loader(images, np.arange(len(images)), recipe, batch_size, num_workers=num_workers)
     local = SkipLog()
     feats, valid = run_features(model, loader, len(images), runtime, recipe, local, "extracting features")
     skips.add(list(local.items.values()))

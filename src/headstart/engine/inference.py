@@ -7,6 +7,7 @@ features, so probabilities computed from cached features and from images are ide
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +15,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from headstart.backbones.catalog import classifier
-from headstart.backbones.recipe import Recipe, check_input_stats
 from headstart.data.loader import Batch, SkipLog
 from headstart.engine.progress import progress
 from headstart.engine.runtime import Runtime
@@ -22,8 +22,8 @@ from headstart.engine.runtime import Runtime
 __all__ = ["pooled_features", "head_logits", "checked_batches", "run_features", "run_probabilities"]
 
 
-def pooled_features(model: nn.Module, x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, D) float32 pre-logits features."""
+def pooled_features(model: nn.Module, x: Any, runtime: Runtime) -> torch.Tensor:
+    """(B, 3, H, W) images or a dict of (B, T) token tensors -> (B, D) float32 pre-logits features."""
     with runtime.autocast():
         feats = model.forward_head(model.forward_features(runtime.batch(x)), pre_logits=True)  # type: ignore[operator]
     return feats.float()
@@ -34,10 +34,11 @@ def head_logits(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
     return classifier(model)(feats.float())
 
 
-def checked_batches(loader: DataLoader, recipe: Recipe, skips: SkipLog, desc: str) -> Iterator[Batch]:
+def checked_batches(loader: DataLoader, recipe: Any, skips: SkipLog, desc: str) -> Iterator[Batch]:
     """Non-empty batches of a loader, with a progress bar; unreadable images go to ``skips``.
 
-    The first batch's normalized statistics are checked against the recipe (see ``check_input_stats``).
+    The first batch is checked against the recipe (``recipe.check_batch``: pixel statistics for
+    images, token ids within the encoder's vocabulary for text).
     """
     checked = False
     for batch in progress(loader, total=len(loader), description=desc):
@@ -45,13 +46,13 @@ def checked_batches(loader: DataLoader, recipe: Recipe, skips: SkipLog, desc: st
         if len(batch.y) == 0:
             continue
         if not checked:
-            check_input_stats(batch.x, recipe)
+            recipe.check_batch(batch.x)
             checked = True
         yield batch
 
 
 def run_features(
-    model: nn.Module, loader: DataLoader, n: int, runtime: Runtime, recipe: Recipe, skips: SkipLog, desc: str
+    model: nn.Module, loader: DataLoader, n: int, runtime: Runtime, recipe: Any, skips: SkipLog, desc: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features for every item of the loader's dataset, in dataset order: ``(features (n, D), valid (n,))``.
 
@@ -73,7 +74,7 @@ def run_features(
 
 
 def run_probabilities(
-    model: nn.Module, loader: DataLoader, runtime: Runtime, recipe: Recipe, skips: SkipLog, desc: str
+    model: nn.Module, loader: DataLoader, runtime: Runtime, recipe: Any, skips: SkipLog, desc: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Softmax probabilities over a loader: ``(proba (m, K), targets (m,), index (m,))``, unreadable skipped."""
     model.eval()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,7 +46,10 @@ class Runtime:
         model = model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
-    def batch(self, x: torch.Tensor) -> torch.Tensor:
+    def batch(self, x: Any) -> Any:
+        """A batch on the device: an image tensor (channels_last when 4-D) or a dict of token tensors."""
+        if isinstance(x, dict):
+            return {k: v.to(self.device, non_blocking=True) for k, v in x.items()}
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 

@@ -21,11 +21,9 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from headstart.backbones.layers import LayerGroup, layer_groups, module_groups
-from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
-from headstart.data.images import ImageSet
-from headstart.data.loader import Batch, SkipLog, make_loader
-from headstart.data.transforms import eval_transform, train_transform
+from headstart.data.loader import Batch, SkipLog
+from headstart.data.pipeline import eval_loader, train_loader
 from headstart.engine.checkpoint import Checkpoint, capture_rng, restore_rng, save_checkpoint
 from headstart.engine.inference import checked_batches, run_probabilities
 from headstart.engine.runtime import Runtime
@@ -80,9 +78,9 @@ class Trainer:
         self,
         model: nn.Module,
         strategy: Strategy,
-        images: ImageSet,
+        images: Any,
         splits: dict[str, np.ndarray],
-        recipe: Recipe,
+        recipe: Any,
         cfg: RunConfig,
         runtime: Runtime,
         skips: SkipLog,
@@ -103,15 +101,15 @@ class Trainer:
         )
         self.optimizer = torch.optim.AdamW(self.param_groups)
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
-        self.loader = make_loader(
+        self.loader = train_loader(
             images,
             splits["train"],
-            train_transform(recipe, cfg.preprocess),
+            recipe,
+            cfg.preprocess,
             cfg.train.batch_size,
-            shuffle=True,
-            generator=self.generator,
+            self.generator,
+            drops_last(len(splits["train"]), cfg.train.batch_size),
             num_workers=cfg.train.num_workers,
-            drop_last=drops_last(len(splits["train"]), cfg.train.batch_size),
         )
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
@@ -191,10 +189,10 @@ class Trainer:
         return float(loss.item())
 
     def _validate(self) -> dict[str, float]:
-        loader = make_loader(
+        loader = eval_loader(
             self.images,
             self.splits["val"],
-            eval_transform(self.recipe),
+            self.recipe,
             self.cfg.train.batch_size,
             num_workers=self.cfg.train.num_workers,
         )
@@ -284,9 +282,9 @@ class Trainer:
 def train_gradient(
     model: nn.Module,
     strategy: Strategy,
-    images: ImageSet,
+    images: Any,
     splits: dict[str, np.ndarray],
-    recipe: Recipe,
+    recipe: Any,
     cfg: RunConfig,
     runtime: Runtime,
     skips: SkipLog,

