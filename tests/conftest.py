@@ -56,3 +56,30 @@ def photos() -> dict[str, np.ndarray]:
     from skimage import data
 
     return {"coffee": data.coffee(), "chelsea": data.chelsea()}
+
+
+@pytest.fixture(scope="session")
+def tweets_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 3-class subset of builtin:tweets (20 per class) as a text,label CSV."""
+    import csv
+
+    from headstart.data import load_texts
+
+    tweets = load_texts("builtin:tweets")
+    rng = np.random.RandomState(0)
+    path = tmp_path_factory.mktemp("tweets") / "tweets.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for k, label in enumerate(tweets.labels):
+            for i in rng.permutation(np.flatnonzero(tweets.targets == k))[:20]:
+                writer.writerow([tweets.texts[i], label])
+    return path
+
+
+@pytest.fixture
+def text_config(tweets_csv: Path) -> RunConfig:
+    """A fast text config: minilm on the tweets subset, 1 epoch, small batches."""
+    return load_config(
+        None, [f"data.source={tweets_csv}", "model.backbone=minilm", "train.epochs=1", "train.batch_size=8"]
+    )

@@ -20,7 +20,10 @@ def test_backbones_table_and_json() -> None:
     assert result.exit_code == 0 and "efficientnet_lite2" in result.stdout and "mobilenet_v2" in result.stdout
     rows = json.loads(invoke("backbones", "--format", "json").stdout)
     assert {r["name"]: r["feature_dim"] for r in rows}["mobilenet_v2"] == 1280
-    assert {r["name"]: r["recipe"]["interpolation"] for r in rows}["mobilenet_v2"] == "bilinear"
+    recipes = {r["name"]: r["recipe"] for r in rows}
+    assert recipes["mobilenet_v2"]["interpolation"] == "bilinear"
+    assert recipes["minilm"] == recipes["minilm"] | {"modality": "text", "max_length": 256, "pooling": "mean"}
+    assert {r["name"]: r["feature_dim"] for r in rows}["mpnet"] == 768
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +176,38 @@ def test_train_resume_through_the_cli(elpv_folder: Path, tmp_path: Path, monkeyp
     history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2]
     assert json.loads((out / "headstart.json").read_text())["resumed"] is True
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory: pytest.TempPathFactory, tweets_csv: Path) -> Path:
+    out = tmp_path_factory.mktemp("cli-text") / "probe"
+    result = invoke("train", str(tweets_csv), "--backbone", "minilm", "--strategy", "linear-probe", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_predict_strings_and_files_of_lines_in_input_order(text_run: Path, tmp_path: Path) -> None:
+    texts = ["thanks for the upgrade, lovely crew", "flight cancelled again, terrible"]
+    result = invoke("predict", str(text_run), "--text", texts[0], "--text", texts[1], "--format", "json")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [r["text"] for r in records] == texts
+    assert all(set(r["probabilities"]) == {"negative", "neutral", "positive"} for r in records)
+    lines = tmp_path / "lines.txt"
+    lines.write_text(texts[1] + "\n\n" + texts[0] + "\n")
+    from_file = json.loads(invoke("predict", str(text_run), str(lines), "--format", "json").stdout)
+    assert [r["text"] for r in from_file] == texts[::-1]
+    assert [r["probabilities"] for r in from_file] == [r["probabilities"] for r in records[::-1]]
+    csv_out = invoke("predict", str(text_run), "--text", texts[0], "--format", "csv").stdout.splitlines()
+    assert csv_out[0] == "text,label,p_negative,p_neutral,p_positive,error"
+
+
+def test_text_user_errors(text_run: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "reviews.csv"
+    bad.write_text("review,stars\ngood,5\nbad,1\n")
+    result = invoke("train", str(bad), "--backbone", "minilm", "--set", "data.text_column=review")
+    assert result.exit_code == 2 and "data.label_column" in result.output and "stars" in result.output
+    result = invoke("predict", str(text_run), "x.png", "--text", "hello")
+    assert result.exit_code == 2 and "cannot read 'x.png'" in result.output
+    result = invoke("predict", str(text_run))
+    assert result.exit_code == 2 and "--text" in result.output

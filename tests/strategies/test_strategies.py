@@ -9,7 +9,8 @@ import torch
 
 from headstart import runner
 from headstart.artifacts import load_run
-from headstart.backbones import create_model, get_backbone, resolve_recipe
+from headstart.backbones import create_model, get_backbone
+from headstart.backbones.catalog import resolve_any_recipe
 from headstart.config import RunConfig, load_config
 from headstart.data import SkipLog
 from headstart.engine import resolve_runtime
@@ -28,9 +29,11 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _trainer(cfg: RunConfig) -> Trainer:
     data = runner.prepare_data(cfg)
+    spec = get_backbone(cfg.model.backbone)
+    cfg = runner.resolve_config(cfg, spec)
     strategy = get_strategy(cfg)
-    model, ckpt = create_model(get_backbone(cfg.model.backbone), 2, pretrained=strategy.pretrained)
-    recipe = resolve_recipe(ckpt, cfg.preprocess)
+    model, ckpt = create_model(spec, len(data[0].labels), pretrained=strategy.pretrained)
+    recipe = resolve_any_recipe(ckpt, cfg.preprocess)
     return Trainer(model, strategy, *data, recipe, cfg, resolve_runtime(cfg.train), SkipLog())
 
 

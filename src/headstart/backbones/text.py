@@ -197,6 +197,11 @@ def resolve_text_recipe(checkpoint: TextRecipe, overrides: PreprocessConfig) -> 
     return resolved
 
 
+def _head(num_features: int, num_classes: int) -> nn.Module:
+    """A linear head; ``num_classes=0`` gives no head (features out), as timm does."""
+    return nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
 class TextClassifier(nn.Module):
     """Encoder -> pooling (-> L2 normalization) -> linear head. Input: a dict of (B, T) token tensors."""
 
@@ -205,7 +210,7 @@ class TextClassifier(nn.Module):
         self.encoder = encoder
         self.num_features = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]
         self.pooling, self.normalize = pooling, normalize
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = _head(self.num_features, num_classes)
 
     def apply_recipe(self, recipe: TextRecipe) -> None:
         self.pooling, self.normalize = recipe.pooling, recipe.normalize
@@ -230,7 +235,7 @@ class TextClassifier(nn.Module):
         return self.head
 
     def reset_classifier(self, num_classes: int) -> None:
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = _head(self.num_features, num_classes)
 
     def depth_groups(self) -> list[tuple[str, list[str]]]:
         """``embeddings, layer.0 .. layer.N-1`` and what follows the layers (``final``), head excluded.

@@ -33,9 +33,13 @@ def check_modality(data: Any, recipe: Any, backbone: str) -> None:
     if data_kind != model_kind:
         hint = "minilm, mpnet or hf:<encoder>" if data_kind == "text" else "efficientnet_lite0 or timm:<model>"
         raise HeadstartError(
-            f"{data.source!r} holds {data_kind} data but backbone {backbone!r} is a {model_kind} model; "
+            f"{data.source!r} holds {data_kind} data but backbone {backbone!r} is {_article(model_kind)} model; "
             f"pass --backbone {hint}"
         )
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def eval_loader(
