@@ -23,6 +23,10 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
 		|| echo "note: could not install dataset-fashion-mnist (builtin:fashion-mnist tests will be skipped)"; \
 	fi
+	@if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| echo "note: could not install chromium (the headless report test will be skipped)"; \
+	fi
 
 # ELPV cells: defects can sit at the border (keep the whole cell: crop_pct=1.0) and cells have no
 # up/down orientation (vertical flips are valid augmentation). Neither changes normalization.

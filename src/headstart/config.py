@@ -43,6 +43,7 @@ class DataConfig:
     source: str = ""  # folder, CSV / TSV / JSONL, or builtin:NAME
     text_column: str = "text"  # text data: the column (CSV / TSV) or key (JSONL) holding the text
     label_column: str = "label"  # text data: the column or key holding the class name
+    sampler: str = "shuffle"  # shuffle (each example once per epoch) | balanced (classes drawn equally often)
     val_fraction: float = 0.15  # share of each class held out for model selection
     test_fraction: float = 0.15  # share of each class held out for the final metrics
     seed: int = 0  # seed of the stratified split
@@ -50,6 +51,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check(0 < self.val_fraction < 1, f"data.val_fraction={self.val_fraction} must be in (0, 1)")
+        _check(self.sampler in ("shuffle", "balanced"), f"data.sampler={self.sampler!r}; choose shuffle or balanced")
         _check(0 < self.test_fraction < 1, f"data.test_fraction={self.test_fraction} must be in (0, 1)")
         _check(
             self.val_fraction + self.test_fraction < 0.9,
@@ -145,12 +147,16 @@ class OptimConfig:
     weight_decay: float = 0.01  # on weights only; never on norms and biases
     warmup_fraction: float = 0.1  # share of all steps spent in linear warmup before the cosine decay
     label_smoothing: float = 0.0  # cross-entropy label smoothing
+    class_weights: str = "none"  # none | auto (loss weight per class = n / (classes x count), for imbalance)
 
     def __post_init__(self) -> None:
         _check(0 < self.lr < 1, f"optim.lr={self.lr} must be in (0, 1)")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(0 <= self.warmup_fraction < 1, "optim.warmup_fraction must be in [0, 1)")
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing must be in [0, 1)")
+        _check(
+            self.class_weights in ("none", "auto"), f"optim.class_weights={self.class_weights!r}; choose none or auto"
+        )
 
 
 @dataclass
@@ -162,12 +168,36 @@ class TrainConfig:
     channels_last: bool = True  # NHWC memory format: faster convolutions on CPU and GPU
     num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log: str = "jsonl"  # jsonl (history.jsonl, always written) | tensorboard (also TensorBoard event files in RUN/tb)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
+        _check(self.log in ("jsonl", "tensorboard"), f"train.log={self.log!r}; choose jsonl or tensorboard")
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
         _check(self.precision in PRECISIONS, f"train.precision={self.precision!r}; choose {PRECISIONS}")
         _check(self.num_workers >= 0, "train.num_workers must be >= 0")
+
+
+@dataclass
+class EvalConfig:
+    threshold: str | None = None  # binary: decision threshold tuned on validation for f1 | recall:R; null = argmax
+    n_boot: int = 1000  # bootstrap resamples for the 95% confidence intervals (0 = none)
+
+    def __post_init__(self) -> None:
+        ok = self.threshold in (None, "f1") or (
+            isinstance(self.threshold, str)
+            and self.threshold.startswith("recall:")
+            and _is_fraction(self.threshold[7:])
+        )
+        _check(ok, f"eval.threshold={self.threshold!r}; choose f1 or recall:R with 0 < R <= 1 (e.g. recall:0.9)")
+        _check(self.n_boot >= 0, "eval.n_boot must be >= 0")
+
+
+def _is_fraction(text: str) -> bool:
+    try:
+        return 0 < float(text) <= 1
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -178,6 +208,7 @@ class RunConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -5,7 +5,10 @@ This module only wires the rooms together; each step lives in its own package.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,6 +29,7 @@ from headstart.backbones.catalog import (
 )
 from headstart.backbones.text import TextClassifier, TextRecipe, load_tokenizer
 from headstart.config import RunConfig
+from headstart.data.balance import class_weights
 from headstart.data.dataset import Dataset, load_data
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import check_modality, eval_loader
@@ -35,16 +39,20 @@ from headstart.engine.checkpoint import Checkpoint, has_checkpoint, load_checkpo
 from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
 from headstart.engine.runtime import Runtime, resolve_runtime
+from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
 from headstart.engine.train import steps_per_epoch, train_gradient
 from headstart.errors import HeadstartError
 from headstart.metrics.classification import compute_metrics
+from headstart.metrics.threshold import tune_threshold
 from headstart.strategies.base import Strategy, get_strategy
 from headstart.strategies.linear_probe import ProbeFit, fit_probe, load_probe_into_head
 from headstart.strategies.lp_ft import fit_temperature, scale_head
 from headstart.strategies.plan import plan_markdown, plan_rows
 from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe, fit_tfidf
 
-__all__ = ["RunSummary", "prepare_data", "resolve_config", "train", "resume", "backbone_identity"]
+PREDICTIONS = "predictions.csv"  # test-split predictions, one row per example
+
+__all__ = ["RunSummary", "Scored", "prepare_data", "resolve_config", "train", "resume", "backbone_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +100,33 @@ def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
     return ident
 
 
+@dataclass
+class Scored:
+    """Test-split predictions: probabilities (m, K), targets (m,) and positions in the dataset (m,)."""
+
+    proba: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+
+    def predicted(self, threshold: float | None = None) -> np.ndarray:
+        """Predicted class per row: argmax, or (binary) class 1 when its probability >= ``threshold``."""
+        if threshold is not None:
+            return (self.proba[:, 1] >= threshold).astype(np.int64)
+        return self.proba.argmax(1)
+
+    def csv(self, data: Dataset, threshold: float | None = None) -> str:
+        """``predictions.csv``: one row per test example (id, true and predicted label, confidence, p_<label>).
+
+        ``confidence`` is the probability of the predicted class."""
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["id", "true", "pred", "confidence", *[f"p_{label}" for label in data.labels]])
+        for row, t, i, k in zip(self.proba, self.y, self.index, self.predicted(threshold), strict=True):
+            cells = [f"{v:.6g}" for v in row]
+            writer.writerow([data.ids[int(i)], data.labels[int(t)], data.labels[k], f"{row[k]:.6g}", *cells])
+        return buf.getvalue()
+
+
 @dataclass(frozen=True)
 class _Run:
     """What every step of one run reads: the data, the recipe and the runtime (built once in :func:`train`)."""
@@ -131,6 +166,9 @@ def _fit_head(model: nn.Module, fs: FeatureSet, run: _Run) -> tuple[ProbeFit, di
         targets[part["val"]],
         len(run.images.labels),
         run.cfg.strategy.probe_cs,
+        class_weight=class_weights(targets[part["train"]], len(run.images.labels))
+        if run.cfg.optim.class_weights == "auto"
+        else None,
     )
     load_probe_into_head(model, fit)
     return fit, part
@@ -142,7 +180,7 @@ def _head_logits_on(model: nn.Module, fs: FeatureSet, index: np.ndarray, run: _R
         return head_logits(model, torch.from_numpy(fs.features[index]).to(run.runtime.device)).cpu().numpy()
 
 
-def _probe(model: nn.Module, run: _Run) -> tuple[list[dict], np.ndarray, np.ndarray, bool]:
+def _probe(model: nn.Module, run: _Run) -> tuple[list[dict], Scored, bool]:
     for p in model.parameters():
         p.requires_grad_(False)
     fs = _features(model, run)
@@ -154,7 +192,7 @@ def _probe(model: nn.Module, run: _Run) -> tuple[list[dict], np.ndarray, np.ndar
         if h["C"] == fit.C
     ]
     proba = torch.from_numpy(_head_logits_on(model, fs, part["test"], run)).softmax(-1).numpy()
-    return history, proba, run.images.targets[part["test"]], fs.cached
+    return history, Scored(proba, run.images.targets[part["test"]], part["test"]), fs.cached
 
 
 def _lp_ft_head(model: nn.Module, run: _Run) -> float:
@@ -166,13 +204,15 @@ def _lp_ft_head(model: nn.Module, run: _Run) -> float:
     return temperature
 
 
-def _test_metrics(model: nn.Module, run: _Run) -> tuple[np.ndarray, np.ndarray]:
+def _test_metrics(model: nn.Module, run: _Run) -> Scored:
+    return _scores(model, run, "test")
+
+
+def _scores(model: nn.Module, run: _Run, split: str) -> Scored:
+    """Probabilities of the model on one split, through the same loaders as evaluate and predict."""
     cfg = run.cfg
-    loader = eval_loader(
-        run.images, run.splits["test"], run.recipe, cfg.train.batch_size, num_workers=cfg.train.num_workers
-    )
-    proba, y, _ = run_probabilities(model, loader, run.runtime, run.recipe, run.skips, "testing")
-    return proba, y
+    loader = eval_loader(run.images, run.splits[split], run.recipe, cfg.train.batch_size, cfg.train.num_workers)
+    return Scored(*run_probabilities(model, loader, run.runtime, run.recipe, run.skips, split))
 
 
 def _check_out(out: Path, resuming: bool) -> None:
@@ -197,6 +237,11 @@ def train(
     cfg = resolve_config(cfg, spec)
     strategy: Strategy = get_strategy(cfg)
     images, splits = data if data is not None else prepare_data(cfg)
+    if cfg.eval.threshold and len(images.labels) != 2:
+        raise HeadstartError(
+            f"eval.threshold={cfg.eval.threshold} tunes a binary decision threshold, but {cfg.data.source!r} has "
+            f"{len(images.labels)} classes; drop eval.threshold"
+        )
     runtime = resolve_runtime(cfg.train)
     start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)  # the fresh head's init (and scratch's whole network) follow the seed
@@ -214,11 +259,28 @@ def train(
             model.apply_recipe(recipe)
         run = _Run(cfg, spec, images, splits, recipe, runtime, SkipLog(), images.fingerprint())
         fitted = _fit(model, strategy, run, out, resume)
-    history, best_epoch, proba, y, cache_hit, extra = fitted
-    skips = run.skips
-    plan = plan_rows(model, strategy, cfg, steps_per_epoch(len(splits["train"]), cfg.train.batch_size))
-    metrics = compute_metrics(y, proba, images.labels)
     seconds = time.perf_counter() - start + (resume.state["seconds"] if resume else 0.0)
+    return _finish(model, strategy, run, fitted, ckpt_recipe, seconds, out, resumed=resume is not None)
+
+
+def _finish(
+    model: nn.Module,
+    strategy: Strategy,
+    run: _Run,
+    fitted: Fitted,
+    ckpt_recipe: Any,
+    seconds: float,
+    out: Path,
+    resumed: bool,
+) -> RunSummary:
+    """Score the test split (with the tuned threshold, if any) and write the run directory."""
+    cfg, images = run.cfg, run.images
+    history, best_epoch, scored, cache_hit, extra = fitted
+    threshold = _tune_threshold(model, run) if cfg.eval.threshold else None
+    metrics = compute_metrics(
+        scored.y, scored.proba, images.labels, threshold=threshold, n_boot=cfg.eval.n_boot, seed=cfg.train.seed
+    )
+    plan = plan_rows(model, strategy, cfg, steps_per_epoch(len(run.splits["train"]), cfg.train.batch_size))
     trainable = max((h["trainable_params"] for h in history), default=0)
     manifest = _manifest(run, ckpt_recipe, metrics)
     manifest.update(
@@ -227,7 +289,8 @@ def train(
         trainable_params=trainable,
         feature_cache_hit=cache_hit,
         plan=plan,
-        resumed=resume is not None,
+        resumed=resumed,
+        threshold=threshold,
         **extra,
     )
     model = model.cpu().to(memory_format=torch.contiguous_format)
@@ -236,31 +299,39 @@ def train(
         manifest,
         metrics,
         history,
-        splits_to_json(images, splits, cfg.data.seed),
-        extra={"plan.md": plan_markdown(plan), **_model_text_files(model)},
-        folders=_model_folders(model, run.recipe),
+        splits_to_json(images, run.splits, cfg.data.seed),
+        extra={"plan.md": plan_markdown(plan), PREDICTIONS: scored.csv(images, threshold), **_model_text_files(model)},
+        folders={**_model_folders(model, run.recipe), **_tensorboard_folder(cfg, out, history)},
     )
     path = write_run(out, files)
-    return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(skips.items), cache_hit)
+    return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
 
 
-Fitted = tuple[list[dict], int, np.ndarray, np.ndarray, bool | None, dict[str, Any]]
-# ^ history, best epoch, test probabilities, test targets, feature-cache hit, extra manifest fields
+def _tune_threshold(model: nn.Module, run: _Run) -> float:
+    """The binary decision threshold that best meets ``eval.threshold`` on the validation split."""
+    assert run.cfg.eval.threshold is not None
+    scored = _scores(model, run, "val")
+    t = tune_threshold(scored.y, scored.proba[:, 1], run.cfg.eval.threshold)
+    logger.info("decision threshold %.4f tuned on validation for %s", t, run.cfg.eval.threshold)
+    return t
+
+
+Fitted = tuple[list[dict], int, "Scored", bool | None, dict[str, Any]]
+# ^ history, best epoch, test predictions, feature-cache hit, extra manifest fields
 
 
 def _fit(model: nn.Module, strategy: Strategy, run: _Run, out: Path, resume: Checkpoint | None) -> Fitted:
     """Train ``model`` with a pretrained backbone (probe or gradient strategies) and score the test split."""
     extra: dict[str, Any] = {}
     if strategy.kind == "probe":
-        history, proba, y, cache_hit = _probe(model, run)
-        return history, 1, proba, y, cache_hit, extra
+        history, scored, cache_hit = _probe(model, run)
+        return history, 1, scored, cache_hit, extra
     if strategy.probe_first and resume is None:
         extra["lp_ft_temperature"] = _lp_ft_head(model, run)
     result = train_gradient(
         model, strategy, run.images, run.splits, run.recipe, run.cfg, run.runtime, run.skips, out, resume
     )
-    proba, y = _test_metrics(model, run)
-    return result.history, result.best_epoch, proba, y, None, extra
+    return result.history, result.best_epoch, _test_metrics(model, run), None, extra
 
 
 def _tfidf(run: _Run) -> tuple[nn.Module, _Run, Fitted]:
@@ -277,9 +348,9 @@ def _tfidf(run: _Run) -> tuple[nn.Module, _Run, Fitted]:
         if h["C"] == fit.C
     ]
     run = replace(run, recipe=fit.recipe, fingerprint=run.images.fingerprint())
-    proba, targets = _test_metrics(fit.model, run)
+    scored = _test_metrics(fit.model, run)
     extra = {"baseline": "tf-idf + logistic regression (no pretraining)", "tfidf_C": fit.C}
-    return fit.model, run, (history, 1, proba, targets, None, extra)
+    return fit.model, run, (history, 1, scored, None, extra)
 
 
 def _model_text_files(model: nn.Module) -> dict[str, str]:
@@ -298,6 +369,24 @@ def _model_folders(model: nn.Module, recipe: Any) -> dict[str, Callable[[Path], 
         load_tokenizer(recipe.tokenizer).save_pretrained(folder)
 
     return {ENCODER_DIR: write}
+
+
+def _tensorboard_folder(cfg: RunConfig, out: Path, history: list[dict]) -> dict[str, Callable[[Path], None]]:
+    """``tb/``: the train loop's live event files (kept when the run is written), or the history at the end."""
+    if cfg.train.log != "tensorboard":
+        return {}
+    live = out / TB_DIR
+
+    def write(folder: Path) -> None:
+        if live.is_dir():
+            shutil.copytree(live, folder, dirs_exist_ok=True)
+            return
+        log = TensorBoardLog(folder)
+        for record in history:
+            log.log(record)
+        log.close()
+
+    return {TB_DIR: write}
 
 
 def _manifest(run: _Run, ckpt_recipe: Any, metrics: dict[str, Any]) -> dict[str, Any]:

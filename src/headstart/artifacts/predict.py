@@ -88,7 +88,18 @@ def evaluate_run(
     skips = SkipLog()
     loader = eval_loader(images, index, run.recipe, batch_size or run.config.train.batch_size)
     proba, y, _ = run_probabilities(model, loader, runtime, run.recipe, skips, "evaluating")
-    return Evaluation(compute_metrics(y, proba, run.labels), split, sorted(skips.items.values()))
+    metrics = compute_metrics(
+        y, proba, run.labels, threshold=run.manifest.get("threshold"), n_boot=run.config.eval.n_boot
+    )
+    return Evaluation(metrics, split, sorted(skips.items.values()))
+
+
+def _decide(proba: np.ndarray, run: LoadedRun) -> int:
+    """The predicted class: argmax, or with the run's tuned binary threshold, class 1 when p1 >= threshold."""
+    threshold = run.manifest.get("threshold")
+    if threshold is not None:
+        return int(proba[1] >= threshold)
+    return int(proba.argmax())
 
 
 def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = None) -> list[dict[str, Any]]:
@@ -118,7 +129,7 @@ def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = Non
             proba = head_logits(model, pooled_features(model, torch.stack(tensors), runtime)).softmax(-1).cpu().numpy()
         for i, p in zip(chunk, proba, strict=True):
             records[i].update(
-                label=run.labels[int(p.argmax())],
+                label=run.labels[_decide(p, run)],
                 probabilities={label: float(v) for label, v in zip(run.labels, p, strict=True)},
             )
     return records
@@ -152,7 +163,7 @@ def predict_texts(run: LoadedRun, texts: list[str], batch_size: int | None = Non
     proba, _, index = run_probabilities(model, loader, runtime, run.recipe, SkipLog(), "predicting")
     for row, pos in zip(proba, index, strict=True):
         records[keep[int(pos)]].update(
-            label=run.labels[int(row.argmax())],
+            label=run.labels[_decide(row, run)],
             probabilities={label: float(v) for label, v in zip(run.labels, row, strict=True)},
         )
     return records

@@ -46,6 +46,13 @@ WeightsOpt = Annotated[
 ]
 EpochsOpt = Annotated[int | None, typer.Option(help="training epochs (finetune, scratch)")]
 SeedOpt = Annotated[int | None, typer.Option(help="seed of the split, the init and the shuffling")]
+SeedsOpt = Annotated[
+    int, typer.Option(help="repeat with seeds seed..seed+N-1 (split and init) and report mean ± std and a 95% CI")
+]
+ClassWeightsOpt = Annotated[
+    str | None, typer.Option("--class-weights", help="none | auto (weight the loss by inverse class frequency)")
+]
+LogOpt = Annotated[str | None, typer.Option("--log", help="jsonl | tensorboard (also write TensorBoard event files)")]
 LimitOpt = Annotated[int | None, typer.Option("--limit-per-class", help="keep at most N images per class")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")]
 
@@ -87,6 +94,9 @@ def _config(data: str, config: Path | None, sets: list[str] | None, **flags: obj
         "strategy": "strategy.name",
         "epochs": "train.epochs",
         "limit": "data.limit_per_class",
+        "class_weights": "optim.class_weights",
+        "log": "train.log",
+        "sampler": "data.sampler",
     }
     for flag, key in names.items():
         if flags.get(flag) is not None:
@@ -154,18 +164,22 @@ def train(
     resume: Annotated[
         Path | None, typer.Option(help="continue the interrupted run in this folder (its saved config is used)")
     ] = None,
+    seeds: SeedsOpt = 1,
+    class_weights: ClassWeightsOpt = None,
+    log: LogOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Train one strategy on DATA and write a run directory (model, recipe, metrics, history, splits)."""
-    from headstart import runner
-    from headstart.report import comparison_rows, rich_table
+    """Train one strategy on DATA and write a run directory (model, recipe, metrics, history, splits, report)."""
+    from headstart import experiments, runner
+    from headstart.report import rich_table
 
     _setup(verbose)
     if resume is not None:
         err_console.print(f"resuming {resume} with the configuration saved there")
         summary = runner.resume(resume)
-        out_console.print(rich_table(comparison_rows([summary]), f"resumed {resume} (test split)"))
-        out_console.print(f"run written to {summary.out}")
+        row = experiments.summary_row(summary.strategy, [summary])
+        out_console.print(rich_table([row], f"resumed {resume} (test split)"))
+        out_console.print(f"run written to {summary.out}; report: {summary.out / 'report.html'}")
         return
     if data is None:
         raise HeadstartError("train needs DATA (a class folder, a CSV or builtin:NAME), or --resume RUN_DIR")
@@ -179,11 +193,18 @@ def train(
         epochs=epochs,
         seed=seed,
         limit=limit_per_class,
+        class_weights=class_weights,
+        log=log,
     )
-    summary = runner.train(cfg, out)
-    out_console.print(rich_table(comparison_rows([summary]), f"{cfg.model.backbone} on {data} (test split)"))
-    _report_skips(summary.skipped, summary.out)
-    out_console.print(f"run written to {summary.out}")
+    _check_seeds(seeds)
+    summaries = experiments.train_seeds(cfg, out, seeds)
+    row = experiments.summary_row(cfg.strategy.name, summaries)
+    title = f"{cfg.model.backbone} on {data} (test split" + (f", mean over {seeds} seeds)" if seeds > 1 else ")")
+    out_console.print(rich_table([row], title))
+    _print_warnings(row)
+    for summary in summaries:
+        _report_skips(summary.skipped, summary.out)
+        out_console.print(f"run written to {summary.out}; report: {summary.out / 'report.html'}")
 
 
 @app.command()
@@ -201,13 +222,15 @@ def compare(
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    seeds: SeedsOpt = 1,
+    class_weights: ClassWeightsOpt = None,
+    log: LogOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run several strategies on the same split and print one comparison table."""
-    import dataclasses
-
-    from headstart import runner
-    from headstart.report import comparison_rows, rich_table, write_comparison
+    """Run several strategies on the same split(s): one table with 95% CIs, a verdict and report.html."""
+    from headstart import experiments
+    from headstart.report import rich_table, write_comparison
+    from headstart.report.html import write_compare_report
     from headstart.strategies import STRATEGIES
 
     _setup(verbose)
@@ -215,19 +238,33 @@ def compare(
     unknown = [n for n in names if n not in STRATEGIES]
     if not names or unknown:
         raise HeadstartError(f"unknown strategy {', '.join(unknown) or '(none)'}; known: {', '.join(STRATEGIES)}")
+    _check_seeds(seeds)
     cfg = _config(
-        data, config, set_, backbone=backbone, weights=weights, epochs=epochs, seed=seed, limit=limit_per_class
+        data,
+        config,
+        set_,
+        backbone=backbone,
+        weights=weights,
+        epochs=epochs,
+        seed=seed,
+        limit=limit_per_class,
+        class_weights=class_weights,
+        log=log,
     )
-    prepared = runner.prepare_data(cfg)
-    summaries = []
-    for name in names:
-        err_console.print(f"[bold]{name}[/bold] ...")
-        run_cfg = dataclasses.replace(cfg, strategy=dataclasses.replace(cfg.strategy, name=name))
-        summaries.append(runner.train(run_cfg, out / name, prepared))
-    rows = comparison_rows(summaries)
-    out_console.print(rich_table(rows, f"{cfg.model.backbone} on {data}: test split ({rows[0]['n_test']} images)"))
-    js, md = write_comparison(out, rows, {"data": data, "backbone": cfg.model.backbone, "config": cfg.to_dict()})
-    out_console.print(f"report: {md}  (table as JSON: {js})")
+    result = experiments.compare(
+        cfg, names, out, seeds, on_start=lambda name, s: err_console.print(f"[bold]{name}[/bold] (seed {s}) ...")
+    )
+    rows = result.rows
+    where = f"test split ({rows[0]['n_test']} examples" + (f", mean over {seeds} seeds)" if seeds > 1 else ")")
+    out_console.print(rich_table(rows, f"{cfg.model.backbone} on {data}: {where}"))
+    out_console.print(f"[bold]{result.verdict}[/bold]")
+    for w in sorted({w for r in rows for w in r.get("warnings", [])}):
+        err_console.print(f"[yellow]warning: {w}[/yellow]")
+    header = {"data": data, "backbone": cfg.model.backbone, "verdict": result.verdict, "config": cfg.to_dict()}
+    js, md = write_comparison(out, rows, header)
+    run_dirs = [s.out for summaries in result.runs.values() for s in summaries[:1]]
+    html = write_compare_report(out, rows, run_dirs, result.verdict)
+    out_console.print(f"report: {html}  (also {md} and {js})")
 
 
 @app.command()
@@ -359,6 +396,16 @@ def _predict_records(loaded: Any, files: list[str], texts: list[str]) -> tuple[l
     if not texts:
         raise HeadstartError('pass --text "..." (repeatable) or a file with one text per line')
     return predict_texts(loaded, texts), "text"
+
+
+def _check_seeds(seeds: int) -> None:
+    if not 1 <= seeds <= 20:
+        raise HeadstartError(f"--seeds {seeds}; use 1 (one run) to 20")
+
+
+def _print_warnings(row: dict[str, Any]) -> None:
+    for w in row.get("warnings", []):
+        err_console.print(f"[yellow]warning: {w}[/yellow]")
 
 
 def _report_skips(n: int, where: object) -> None:

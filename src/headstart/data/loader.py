@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from headstart.data.images import ImageSet, UnreadableImage
 
@@ -80,13 +80,22 @@ def make_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     generator: torch.Generator | None = None,
+    weights: np.ndarray | None = None,
 ) -> DataLoader:
-    """A loader that skips unreadable images; ``generator`` (or ``seed``) drives the shuffling."""
+    """A loader that skips unreadable images; ``generator`` (or ``seed``) drives the shuffling.
+
+    ``weights`` (one per position of ``index``) draws each epoch's examples with replacement in
+    proportion to them (the balanced sampler) instead of shuffling.
+    """
     generator = generator if generator is not None else torch.Generator().manual_seed(seed)
+    sampler = None
+    if weights is not None:
+        sampler = WeightedRandomSampler(weights.tolist(), len(index), replacement=True, generator=generator)
     return DataLoader(
         ImageDataset(images, index, transform),
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         generator=generator,
         num_workers=num_workers,
         collate_fn=_collate,

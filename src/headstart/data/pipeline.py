@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from headstart.backbones.recipe import Recipe
 from headstart.backbones.text import TextRecipe
 from headstart.config import PreprocessConfig
+from headstart.data.balance import sample_weights
 from headstart.data.loader import make_loader
 from headstart.data.tokens import make_text_loader
 from headstart.data.transforms import eval_transform, train_transform
@@ -69,11 +70,23 @@ def train_loader(
     generator: torch.Generator,
     drop_last: bool,
     num_workers: int = 0,
+    balanced: bool = False,
 ) -> DataLoader:
-    """Shuffled training batches (augmented images; length-bucketed text), driven by ``generator``."""
+    """Shuffled training batches (augmented images; length-bucketed text), driven by ``generator``.
+
+    ``balanced`` draws examples with replacement so that every class is drawn equally often."""
+    weights = sample_weights(data.targets[index], len(data.labels)) if balanced else None
     if isinstance(recipe, TextRecipe):
         return make_text_loader(
-            data.texts, data.targets, index, recipe, batch_size, shuffle=True, generator=generator, drop_last=drop_last
+            data.texts,
+            data.targets,
+            index,
+            recipe,
+            batch_size,
+            shuffle=True,
+            generator=generator,
+            drop_last=drop_last,
+            weights=weights,
         )
     return make_loader(
         data,
@@ -84,4 +97,5 @@ def train_loader(
         generator=generator,
         num_workers=num_workers,
         drop_last=drop_last,
+        weights=weights,
     )

@@ -86,6 +86,7 @@ class LengthBuckets(Sampler[list[int]]):
     ``shuffle=False``: sorted by length (evaluation; results are re-ordered by index afterwards).
     ``shuffle=True``: random order, sorted within chunks of ``BUCKET`` batches, batches shuffled.
     ``drop_last`` drops the ragged remainder, so there are exactly ``n // batch_size`` batches.
+    ``weights`` (training only) draws the examples with replacement in proportion to them.
     """
 
     def __init__(
@@ -95,9 +96,10 @@ class LengthBuckets(Sampler[list[int]]):
         shuffle: bool,
         generator: torch.Generator,
         drop_last: bool = False,
+        weights: np.ndarray | None = None,
     ):
         self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
-        self.generator, self.drop_last = generator, drop_last
+        self.generator, self.drop_last, self.weights = generator, drop_last, weights
 
     def __len__(self) -> int:
         n = len(self.lengths)
@@ -109,7 +111,11 @@ class LengthBuckets(Sampler[list[int]]):
             order = np.argsort(self.lengths, kind="stable")
             yield from (order[i : i + size].tolist() for i in range(0, n, size))
             return
-        order = torch.randperm(n, generator=self.generator).numpy()
+        if self.weights is not None:  # balanced: draw with replacement, classes equally often
+            w = torch.as_tensor(self.weights, dtype=torch.float64)
+            order = torch.multinomial(w, n, replacement=True, generator=self.generator).numpy()
+        else:
+            order = torch.randperm(n, generator=self.generator).numpy()
         if self.drop_last:
             order = order[: (n // size) * size]
         batches = []
@@ -130,6 +136,7 @@ def make_text_loader(
     shuffle: bool = False,
     generator: torch.Generator | None = None,
     drop_last: bool = False,
+    weights: np.ndarray | None = None,
 ) -> DataLoader:
     """A loader of :class:`Batch` es whose ``x`` is ``{"input_ids", "attention_mask"}`` (B, T)."""
     index = np.asarray(index, dtype=np.int64)
@@ -147,6 +154,7 @@ def make_text_loader(
         shuffle,
         generator if generator is not None else torch.Generator().manual_seed(0),
         drop_last,
+        weights,
     )
     return DataLoader(
         _TokenDataset(tokens, np.asarray(targets)[index], index),

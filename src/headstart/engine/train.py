@@ -22,12 +22,14 @@ from torch import nn
 
 from headstart.backbones.layers import LayerGroup, layer_groups, module_groups
 from headstart.config import RunConfig
+from headstart.data.balance import class_weights
 from headstart.data.loader import Batch, SkipLog
 from headstart.data.pipeline import eval_loader, train_loader
 from headstart.engine.checkpoint import Checkpoint, capture_rng, restore_rng, save_checkpoint
 from headstart.engine.inference import checked_batches, run_probabilities
 from headstart.engine.runtime import Runtime
 from headstart.engine.schedule import warmup_cosine
+from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
 from headstart.metrics.classification import log_loss_from_proba
 from headstart.strategies.base import PlateauTrigger, Strategy, next_frozen
 from headstart.strategies.param_groups import build_param_groups, count_trainable
@@ -110,6 +112,7 @@ class Trainer:
             self.generator,
             drops_last(len(splits["train"]), cfg.train.batch_size),
             num_workers=cfg.train.num_workers,
+            balanced=cfg.data.sampler == "balanced",
         )
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
@@ -123,7 +126,13 @@ class Trainer:
         self.result = TrainResult()
         self.best_key: tuple[float, float] | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
+        weight = None
+        if cfg.optim.class_weights == "auto":
+            weight = torch.tensor(
+                class_weights(images.targets[splits["train"]], len(images.labels)), dtype=torch.float32
+            ).to(runtime.device)
+        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.optim.label_smoothing)
+        self.tb = TensorBoardLog(run_dir / TB_DIR) if cfg.train.log == "tensorboard" and run_dir else None
         self._apply_requires_grad()
 
     # -- phase ---------------------------------------------------------------------------------
@@ -228,6 +237,8 @@ class Trainer:
             events=events,
         )
         self.result.history.append(record)
+        if self.tb is not None:
+            self.tb.log(record)
         logger.info("epoch %d: %s", self.epoch, {k: v for k, v in record.items() if k.startswith(("train_", "val"))})
         return record
 
@@ -237,6 +248,8 @@ class Trainer:
             self.run_epoch()
             if self.run_dir is not None:
                 self.on_checkpoint(save_checkpoint(self.run_dir, self.checkpoint()))
+        if self.tb is not None:
+            self.tb.close()
         assert self.best_state is not None
         self.model.load_state_dict(self.best_state)
         self.result.seconds += time.perf_counter() - start

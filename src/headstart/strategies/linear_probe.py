@@ -42,13 +42,19 @@ class ProbeFit:
 
 
 def softmax_regression(
-    z: np.ndarray, y: np.ndarray, num_classes: int, c: float, init: tuple[torch.Tensor, torch.Tensor] | None = None
+    z: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    c: float,
+    init: tuple[torch.Tensor, torch.Tensor] | None = None,
+    class_weight: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """L2-regularized multinomial logistic regression, solved to convergence with full-batch L-BFGS.
 
     Minimizes ``C * sum_i CE(W z_i + b, y_i) + ||W||^2 / 2`` (scikit-learn's objective, divided by
-    ``C * n``); the bias is not penalized. Float32 (the features' own precision) halves the memory
-    traffic, which bounds the speed here. Returns ``(W (K, D), b (K,))``.
+    ``C * n``); the bias is not penalized. ``class_weight`` (K,) scales each example's loss by its
+    class's weight. Float32 (the features' own precision) halves the memory traffic, which bounds
+    the speed here. Returns ``(W (K, D), b (K,))``.
     """
     x = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
     t = torch.from_numpy(np.asarray(y, dtype=np.int64))
@@ -57,6 +63,7 @@ def softmax_regression(
     w.requires_grad_(True)
     b.requires_grad_(True)
     penalty = 1.0 / (2.0 * c * len(t))
+    cw = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
     opt = torch.optim.LBFGS(
         [w, b],
         lr=1,
@@ -69,7 +76,8 @@ def softmax_regression(
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w.T + b, t) + penalty * (w * w).sum()
+        ce = torch.nn.functional.cross_entropy(x @ w.T + b, t, weight=cw, reduction="sum") / len(t)
+        loss = ce + penalty * (w * w).sum()
         loss.backward()
         return loss
 
@@ -90,6 +98,7 @@ def fit_probe(
     num_classes: int,
     cs: list[float],
     patience: int = 2,
+    class_weight: np.ndarray | None = None,
 ) -> ProbeFit:
     """Fit one logistic regression per C along the regularization path (strong to weak, warm-started).
 
@@ -105,7 +114,7 @@ def fit_probe(
     best: tuple[float, float] | None = None
     history, chosen, init, since_best = [], None, None, 0
     for c in sorted(cs):
-        init = softmax_regression(ztr, y_train, num_classes, c, init)
+        init = softmax_regression(ztr, y_train, num_classes, c, init, class_weight)
         p_val, p_tr = _proba(zval, *init), _proba(ztr, *init)
         acc = float((p_val.argmax(1) == y_val).mean())
         loss = log_loss_from_proba(y_val, p_val)

@@ -1,0 +1,117 @@
+"""Several runs at once: repeated seeds (``--seeds N``) and strategy comparisons (``headstart compare``).
+
+One seed and one split can swing a small-data result by several points, so ``--seeds N`` repeats
+a run with seeds ``seed .. seed+N-1`` (each seed draws its own split and initialization) and
+reports the mean, the standard deviation and a 95% interval of the mean across seeds. With one
+seed, intervals come from bootstrapping the test set (``metrics.json`` ``ci95``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart import runner
+from headstart.config import RunConfig
+from headstart.report.verdict import verdict
+
+__all__ = ["SUMMARY_METRICS", "Comparison", "seed_config", "train_seeds", "aggregate", "summary_row", "compare"]
+
+SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc", "balanced_accuracy", "pr_auc", "ece")
+# two-sided 97.5% quantiles of Student's t for 1..10 degrees of freedom (interval of a mean over seeds)
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+
+
+def seed_config(cfg: RunConfig, seed: int) -> RunConfig:
+    """The same config with ``seed`` for the split (``data.seed``) and the training (``train.seed``)."""
+    return dataclasses.replace(
+        cfg, data=dataclasses.replace(cfg.data, seed=seed), train=dataclasses.replace(cfg.train, seed=seed)
+    )
+
+
+def _seeds(cfg: RunConfig, n: int) -> list[int]:
+    return [cfg.train.seed + i for i in range(n)]
+
+
+def train_seeds(cfg: RunConfig, out: Path, seeds: int) -> list[runner.RunSummary]:
+    """One run (``seeds=1``: into ``out``) or one per seed (into ``out/seed-<s>``)."""
+    if seeds == 1:
+        return [runner.train(cfg, out)]
+    return [runner.train(seed_config(cfg, s), out / f"seed-{s}") for s in _seeds(cfg, seeds)]
+
+
+def _t975(dof: int) -> float:
+    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+
+
+def aggregate(summaries: list[runner.RunSummary]) -> dict[str, Any]:
+    """Mean, std and 95% interval of the mean per metric across seeds (``metric``, ``metric_std``, ``ci95``)."""
+    out: dict[str, Any] = {"seeds": len(summaries), "ci95": {}}
+    for key in SUMMARY_METRICS:
+        values = [s.metrics.get(key) for s in summaries]
+        if any(v is None for v in values):
+            out[key], out[f"{key}_std"] = None, None
+            continue
+        arr = np.asarray(values, dtype=np.float64)
+        mean, std = float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+        out[key], out[f"{key}_std"] = mean, std
+        if len(arr) > 1:
+            half = _t975(len(arr) - 1) * std / math.sqrt(len(arr))
+            out["ci95"][key] = [mean - half, mean + half]
+    return out
+
+
+@dataclass
+class Comparison:
+    rows: list[dict[str, Any]]  # one per strategy (means over seeds when seeds > 1)
+    verdict: str  # "transfer helps: ..." (see report.verdict)
+    runs: dict[str, list[runner.RunSummary]]  # strategy -> one summary per seed
+
+
+def summary_row(name: str, summaries: list[runner.RunSummary]) -> dict[str, Any]:
+    """One comparison row: the run's metrics with bootstrap CIs, or (several seeds) their mean, std and CI."""
+    first = summaries[0]
+    row: dict[str, Any] = {
+        "strategy": name,
+        "seconds": float(np.mean([s.seconds for s in summaries])),
+        "trainable_params": first.trainable_params,
+        "run": str(first.out.parent if len(summaries) > 1 else first.out),
+        "n_test": first.metrics["n"],
+    }
+    if len(summaries) == 1:
+        row.update({k: first.metrics.get(k) for k in SUMMARY_METRICS}, seeds=1)
+        row["ci95"] = first.metrics.get("ci95") or {}
+        row["warnings"] = first.metrics.get("warnings") or []
+    else:
+        row.update(aggregate(summaries))
+    return row
+
+
+def compare(
+    cfg: RunConfig,
+    strategies: list[str],
+    out: Path,
+    seeds: int = 1,
+    on_start: Callable[[str, int], None] | None = None,
+) -> Comparison:
+    """Every strategy on the same split per seed (``out/<strategy>`` or ``out/<strategy>/seed-<s>``).
+
+    ``on_start(strategy, seed)`` is called before each run (the CLI prints progress with it)."""
+    runs: dict[str, list[runner.RunSummary]] = {name: [] for name in strategies}
+    for seed in _seeds(cfg, seeds):
+        seeded = seed_config(cfg, seed)
+        prepared = runner.prepare_data(seeded)
+        for name in strategies:
+            run_cfg = dataclasses.replace(seeded, strategy=dataclasses.replace(seeded.strategy, name=name))
+            target = out / name if seeds == 1 else out / name / f"seed-{seed}"
+            if on_start is not None:
+                on_start(name, seed)
+            runs[name].append(runner.train(run_cfg, target, prepared))
+    rows = [summary_row(name, summaries) for name, summaries in runs.items()]
+    return Comparison(rows, verdict(rows), runs)
