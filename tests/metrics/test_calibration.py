@@ -7,7 +7,7 @@ import headstart.metrics.calibration as calibration
 from headstart.errors import HeadstartError
 from headstart.metrics import compute_metrics, expected_calibration_error
 
-# Five examples, three classes. With 15 bins of width 1/15 (edges ..., 0.4, 0.4667, 0.5333, ..., 0.8, 0.8667, 0.9333, 1):
+# Five examples, three classes; 15 bins of width 1/15 (edges ..., 0.4, 0.4667, 0.5333, ..., 0.8, 0.8667, 0.9333, 1):
 #   conf 0.90 correct -> bin 13 | conf 0.85 correct -> bin 12 | conf 0.88 wrong -> bin 13
 #   conf 0.50 correct -> bin 7  | conf 0.45 wrong   -> bin 6
 # bin 13: 2 examples, mean conf 0.89, acc 0.5 -> |gap| 0.39, weight 2/5 -> 0.156

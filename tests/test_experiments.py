@@ -1,0 +1,45 @@
+"""Seeds and comparisons: aggregation arithmetic, and a real multi-seed run on the ELPV subset."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headstart import experiments
+from headstart.config import RunConfig
+from headstart.runner import RunSummary
+
+
+def _summary(acc: float, f1: float) -> RunSummary:
+    metrics = {"accuracy": acc, "macro_f1": f1, "roc_auc": None, "n": 100}
+    return RunSummary(Path("runs/x"), "finetune", metrics, 1.0, 10, 0, None)
+
+
+def test_aggregate_mean_std_and_t_interval() -> None:
+    out = experiments.aggregate([_summary(0.80, 0.7), _summary(0.84, 0.8), _summary(0.82, 0.75)])
+    assert out["seeds"] == 3 and out["accuracy"] == pytest.approx(0.82)
+    assert out["accuracy_std"] == pytest.approx(np.std([0.80, 0.84, 0.82], ddof=1))
+    half = 4.303 * out["accuracy_std"] / np.sqrt(3)  # t(0.975, 2 dof)
+    assert out["ci95"]["accuracy"] == pytest.approx([0.82 - half, 0.82 + half])
+    assert out["roc_auc"] is None and "roc_auc" not in out["ci95"]
+
+
+def test_seed_config_moves_split_and_init(tiny_config: RunConfig) -> None:
+    cfg = experiments.seed_config(tiny_config, 7)
+    assert cfg.data.seed == 7 and cfg.train.seed == 7 and cfg.strategy == tiny_config.strategy
+
+
+@pytest.mark.slow
+def test_compare_with_seeds_writes_one_run_per_strategy_and_seed(tiny_config: RunConfig, tmp_path: Path) -> None:
+    cfg = dataclasses.replace(tiny_config, eval=dataclasses.replace(tiny_config.eval, n_boot=200))
+    result = experiments.compare(cfg, ["linear-probe", "scratch"], tmp_path, seeds=2)
+    assert [r["strategy"] for r in result.rows] == ["linear-probe", "scratch"]
+    for name in ("linear-probe", "scratch"):
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["seed-0", "seed-1"]
+        splits = [json.loads((tmp_path / name / f"seed-{s}" / "splits.json").read_text())["test"] for s in (0, 1)]
+        assert splits[0] != splits[1]  # each seed draws its own split
+    row = result.rows[0]
+    assert row["seeds"] == 2 and row["accuracy_std"] is not None and "accuracy" in row["ci95"]
+    assert result.verdict.startswith("transfer")
