@@ -43,11 +43,13 @@ def step_cost(cfg, data, repeats: int = 8) -> dict[str, float]:  # type: ignore[
     from headstart.data import SkipLog
     from headstart.engine import resolve_runtime
     from headstart.engine.train import Trainer
+    from headstart.runner import resolve_config
     from headstart.strategies import get_strategy
 
     out = {}
     for name in ("finetune", "partial"):
         c = dataclasses.replace(cfg, strategy=dataclasses.replace(cfg.strategy, name=name, train_groups=3))
+        c = resolve_config(c, get_backbone(c.model.backbone))
         model, ckpt = create_model(get_backbone(c.model.backbone), len(data[0].labels))
         trainer = Trainer(
             model, get_strategy(c), *data, resolve_recipe(ckpt, c.preprocess), c, resolve_runtime(c.train), SkipLog()

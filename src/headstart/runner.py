@@ -5,12 +5,8 @@ This module only wires the rooms together; each step lives in its own package.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.artifacts.run_dir import ENCODER_DIR, RunFiles, package_versions, write_run
+from headstart.artifacts.run_dir import RunFiles, package_versions, write_run
+from headstart.artifacts.run_files import (
+    PREDICTIONS,
+    Scored,
+    model_folders,
+    model_text_files,
+    tensorboard_folder,
+    write_report,
+)
 from headstart.backbones.catalog import (
     BackboneSpec,
     classifier,
@@ -27,7 +31,7 @@ from headstart.backbones.catalog import (
     get_backbone,
     resolve_any_recipe,
 )
-from headstart.backbones.text import TextClassifier, TextRecipe, load_tokenizer
+from headstart.backbones.text import TextClassifier, TextRecipe
 from headstart.config import RunConfig
 from headstart.data.balance import class_weights
 from headstart.data.dataset import Dataset, load_data
@@ -39,7 +43,6 @@ from headstart.engine.checkpoint import Checkpoint, has_checkpoint, load_checkpo
 from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
 from headstart.engine.runtime import Runtime, resolve_runtime
-from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
 from headstart.engine.train import steps_per_epoch, train_gradient
 from headstart.errors import HeadstartError
 from headstart.metrics.classification import compute_metrics
@@ -48,11 +51,9 @@ from headstart.strategies.base import Strategy, get_strategy
 from headstart.strategies.linear_probe import ProbeFit, fit_probe, load_probe_into_head
 from headstart.strategies.lp_ft import fit_temperature, scale_head
 from headstart.strategies.plan import plan_markdown, plan_rows
-from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe, fit_tfidf
+from headstart.strategies.tfidf import TfidfRecipe, fit_tfidf
 
-PREDICTIONS = "predictions.csv"  # test-split predictions, one row per example
-
-__all__ = ["RunSummary", "Scored", "prepare_data", "resolve_config", "train", "resume", "backbone_identity"]
+__all__ = ["RunSummary", "prepare_data", "resolve_config", "train", "resume", "backbone_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,33 +99,6 @@ def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
             "mtime_ns": st.st_mtime_ns,
         }
     return ident
-
-
-@dataclass
-class Scored:
-    """Test-split predictions: probabilities (m, K), targets (m,) and positions in the dataset (m,)."""
-
-    proba: np.ndarray
-    y: np.ndarray
-    index: np.ndarray
-
-    def predicted(self, threshold: float | None = None) -> np.ndarray:
-        """Predicted class per row: argmax, or (binary) class 1 when its probability >= ``threshold``."""
-        if threshold is not None:
-            return (self.proba[:, 1] >= threshold).astype(np.int64)
-        return self.proba.argmax(1)
-
-    def csv(self, data: Dataset, threshold: float | None = None) -> str:
-        """``predictions.csv``: one row per test example (id, true and predicted label, confidence, p_<label>).
-
-        ``confidence`` is the probability of the predicted class."""
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["id", "true", "pred", "confidence", *[f"p_{label}" for label in data.labels]])
-        for row, t, i, k in zip(self.proba, self.y, self.index, self.predicted(threshold), strict=True):
-            cells = [f"{v:.6g}" for v in row]
-            writer.writerow([data.ids[int(i)], data.labels[int(t)], data.labels[k], f"{row[k]:.6g}", *cells])
-        return buf.getvalue()
 
 
 @dataclass(frozen=True)
@@ -300,10 +274,11 @@ def _finish(
         metrics,
         history,
         splits_to_json(images, run.splits, cfg.data.seed),
-        extra={"plan.md": plan_markdown(plan), PREDICTIONS: scored.csv(images, threshold), **_model_text_files(model)},
-        folders={**_model_folders(model, run.recipe), **_tensorboard_folder(cfg, out, history)},
+        extra={"plan.md": plan_markdown(plan), PREDICTIONS: scored.csv(images, threshold), **model_text_files(model)},
+        folders={**model_folders(model, run.recipe), **tensorboard_folder(cfg, out, history)},
     )
     path = write_run(out, files)
+    write_report(path, images)
     return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
 
 
@@ -316,7 +291,7 @@ def _tune_threshold(model: nn.Module, run: _Run) -> float:
     return t
 
 
-Fitted = tuple[list[dict], int, "Scored", bool | None, dict[str, Any]]
+Fitted = tuple[list[dict], int, Scored, bool | None, dict[str, Any]]
 # ^ history, best epoch, test predictions, feature-cache hit, extra manifest fields
 
 
@@ -351,42 +326,6 @@ def _tfidf(run: _Run) -> tuple[nn.Module, _Run, Fitted]:
     scored = _test_metrics(fit.model, run)
     extra = {"baseline": "tf-idf + logistic regression (no pretraining)", "tfidf_C": fit.C}
     return fit.model, run, (history, 1, scored, None, extra)
-
-
-def _model_text_files(model: nn.Module) -> dict[str, str]:
-    if isinstance(model, TfidfClassifier):
-        return {VOCABULARY_FILE: "".join(t + "\n" for t in model.vocabulary)}
-    return {}
-
-
-def _model_folders(model: nn.Module, recipe: Any) -> dict[str, Callable[[Path], None]]:
-    """Text runs carry the encoder's config and tokenizer files, so the run loads without the package."""
-    if not isinstance(model, TextClassifier):
-        return {}
-
-    def write(folder: Path) -> None:
-        model.encoder.config.save_pretrained(folder)  # type: ignore[union-attr,operator]
-        load_tokenizer(recipe.tokenizer).save_pretrained(folder)
-
-    return {ENCODER_DIR: write}
-
-
-def _tensorboard_folder(cfg: RunConfig, out: Path, history: list[dict]) -> dict[str, Callable[[Path], None]]:
-    """``tb/``: the train loop's live event files (kept when the run is written), or the history at the end."""
-    if cfg.train.log != "tensorboard":
-        return {}
-    live = out / TB_DIR
-
-    def write(folder: Path) -> None:
-        if live.is_dir():
-            shutil.copytree(live, folder, dirs_exist_ok=True)
-            return
-        log = TensorBoardLog(folder)
-        for record in history:
-            log.log(record)
-        log.close()
-
-    return {TB_DIR: write}
 
 
 def _manifest(run: _Run, ckpt_recipe: Any, metrics: dict[str, Any]) -> dict[str, Any]:

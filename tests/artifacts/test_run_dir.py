@@ -10,7 +10,16 @@ from headstart.artifacts import evaluate_run, load_run, predict_files
 from headstart.config import RunConfig
 from headstart.errors import HeadstartError
 
-EXPECTED_FILES = {"model.safetensors", "headstart.json", "metrics.json", "history.jsonl", "splits.json", "plan.md"}
+EXPECTED_FILES = {
+    "model.safetensors",
+    "headstart.json",
+    "metrics.json",
+    "history.jsonl",
+    "splits.json",
+    "plan.md",
+    "predictions.csv",
+    "report.html",
+}
 
 
 @pytest.fixture(scope="module")

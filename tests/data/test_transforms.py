@@ -25,12 +25,13 @@ def test_eval_transform_is_deterministic_and_resizes_then_crops() -> None:
 
 def test_augmentation_changes_geometry_not_normalization() -> None:
     x = torch.full((3, 300, 300), 128, dtype=torch.uint8)  # constant image: any crop/flip gives the same values
-    aug = train_transform(RECIPE, PreprocessConfig())(x)
+    augment = PreprocessConfig(augment=True)
+    aug = train_transform(RECIPE, augment)(x)
     assert torch.allclose(aug, eval_transform(RECIPE)(x), atol=1e-6)
     rnd = torch.randint(0, 256, (3, 300, 300), dtype=torch.uint8)
     torch.manual_seed(0)
-    a = train_transform(RECIPE, PreprocessConfig())(rnd)
-    b = train_transform(RECIPE, PreprocessConfig())(rnd)
+    a = train_transform(RECIPE, augment)(rnd)
+    b = train_transform(RECIPE, augment)(rnd)
     assert a.shape == b.shape == (3, 224, 224) and not torch.equal(a, b)
 
 

@@ -151,6 +151,7 @@ def test_plan_rows_for_progressive(elpv_folder: Path) -> None:
     from headstart.strategies.plan import plan_rows
 
     cfg = load_config(None, [f"data.source={elpv_folder}", "strategy.name=progressive", "train.epochs=2"])
+    cfg = runner.resolve_config(cfg, get_backbone("efficientnet_lite0"))
     model, _ = create_model(get_backbone("efficientnet_lite0"), 2, pretrained=False)
     rows = plan_rows(model, get_strategy(cfg), cfg, steps_per_epoch=10)
     by = {r["group"]: r for r in rows}

@@ -43,9 +43,9 @@ def _weighted_auc(score: np.ndarray, positive: np.ndarray, idx: np.ndarray) -> n
     b = idx.shape[0]
     unique, rank = np.unique(score, return_inverse=True)
     u = len(unique)
-    cells = (np.arange(b)[:, None] * u + rank[idx]).ravel()  # (B * n): flat (resample, score rank)
-    n_pos = np.bincount(cells, weights=positive[idx].ravel(), minlength=b * u).reshape(b, u)  # (B, U)
-    n_neg = np.bincount(cells, minlength=b * u).reshape(b, u) - n_pos  # (B, U)
+    cells = (np.arange(b)[:, None] * (2 * u) + 2 * rank[idx] + positive[idx]).ravel()  # (resample, rank, side)
+    counts = np.bincount(cells, minlength=b * u * 2).reshape(b, u, 2)  # (B, U, 2)
+    n_neg, n_pos = counts[..., 0], counts[..., 1]  # (B, U) each
     neg_below = np.cumsum(n_neg, 1) - n_neg  # negatives scored strictly lower, (B, U)
     pairs_won = (n_pos * (neg_below + 0.5 * n_neg)).sum(1)
     pairs = n_pos.sum(1) * n_neg.sum(1)

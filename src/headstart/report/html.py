@@ -21,11 +21,12 @@ from urllib.parse import quote
 
 import numpy as np
 
+from headstart.metrics.calibration import expected_calibration_error
 from headstart.report import plots
 from headstart.report.layout import Html, esc, fmt_num, key_value_table, page, section, table, write_atomic
 from headstart.report.rundata import RunData, load_run_data
 
-__all__ = ["Example", "run_report_html", "write_compare_report", "write_run_report"]
+__all__ = ["Example", "compare_report_html", "run_report_html", "write_compare_report", "write_run_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _metric_cards(metrics: dict[str, Any]) -> list[str]:
 
 
 def _header(data: RunData) -> Html:
-    m, metrics = data.manifest, data.metrics
+    m = data.manifest
     backbone = (m.get("backbone") or {}).get("name", "?")
     source = (m.get("data") or {}).get("source") or (m.get("config") or {}).get("data", {}).get("source", "?")
     title = f"{m.get('strategy', '?')} · {backbone} · {source}"
@@ -145,8 +146,8 @@ def _reliability(data: RunData) -> Html:
     svg = plots.reliability_diagram(rel, data.metrics.get("ece")) if rel else None
     p = data.predictions
     if svg is None and p is not None and len(p):
-        rel = plots.reliability_bins(p.y, p.pred, p.confidence, n_bins=15)
-        svg, source = plots.reliability_diagram(rel, data.metrics.get("ece")), "15 equal bins from predictions.csv."
+        ece, rel = expected_calibration_error(p.y, p.proba, n_bins=15)
+        svg, source = plots.reliability_diagram(rel, ece), "15 equal-width bins from predictions.csv."
     if svg is None:
         return section("reliability", "Reliability", "", "No calibration data (predictions.csv is missing).")
     note = "Bars: accuracy of the test predictions whose confidence falls in each bin; calibrated = on the diagonal."
@@ -198,7 +199,7 @@ def _mistakes(data: RunData, examples: Example | None) -> Html:
         rows.append(["" if v is None else v for v in row])
     if not any(texts):
         note += " (listed by id only: no example loader was given for this report)"
-    return section("mistakes", title, table(headers, rows, numeric={3}), note)
+    return section("mistakes", title, table(headers, rows, numeric={3}, text=4), note)
 
 
 def _configuration(data: RunData) -> Html:
@@ -207,15 +208,19 @@ def _configuration(data: RunData) -> Html:
     if m.get("recipe"):
         parts.append(f"<div><h3>recipe (preprocessing)</h3>{key_value_table(m['recipe'])}</div>")
     for name, values in (m.get("config") or {}).items():
-        body = key_value_table(values) if isinstance(values, dict) else f"<pre>{esc(json.dumps(values, indent=1))}</pre>"
+        body = key_value_table(values) if isinstance(values, dict) else f"<pre>{esc(json.dumps(values))}</pre>"
         parts.append(f"<div><h3>config: {esc(name)}</h3>{body}</div>")
     for name in ("runtime", "versions"):
         if isinstance(m.get(name), dict):
             parts.append(f"<div><h3>{name}</h3>{key_value_table(m[name])}</div>")
     if not parts:
         return Html("")
-    note = "The resolved configuration: `headstart train --config` accepts it as written in headstart.json."
+    note = "The preprocessing recipe saved with the model, and the run's fully resolved configuration."
     return section("config", "Recipe and configuration", f'<div class="kv">{"".join(parts)}</div>', note)
+
+
+def _lr(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else "n/a"
 
 
 def _plan(data: RunData) -> Html:
@@ -223,7 +228,7 @@ def _plan(data: RunData) -> Html:
     if not plan:
         return Html("")
     rows = [
-        [r.get("group"), fmt_num(r.get("params")), r.get("trainable_from"), fmt_num(r.get("lr"), 6), r.get("weight_decay")]
+        [r.get("group"), fmt_num(r.get("params")), r.get("trainable_from"), _lr(r.get("lr")), r.get("weight_decay")]
         for r in plan
     ]
     body = table(["group", "params", "trainable from epoch", "LR at start", "weight decay"], rows, numeric={1, 3})
@@ -272,5 +277,85 @@ def write_run_report(run_dir: Path, examples: Example | None = None) -> Path:
     run_dir = Path(run_dir)
     text = run_report_html(load_run_data(run_dir), examples)
     path = write_atomic(run_dir / REPORT, text)
+    logger.info("wrote %s", path)
+    return path
+
+
+def _href(target: Path, start: Path) -> str:
+    """A relative, URL-quoted link from the folder ``start`` to ``target``."""
+    return quote(Path(os.path.relpath(target.resolve(), start.resolve())).as_posix())
+
+
+def _run_label(data: RunData, runs: list[RunData]) -> str:
+    """The strategy, with the seed when several runs share the strategy."""
+    strategy = str(data.manifest.get("strategy", data.run_dir.name))
+    if sum(r.manifest.get("strategy") == strategy for r in runs) > 1:
+        seed = ((data.manifest.get("config") or {}).get("train") or {}).get("seed")
+        return f"{strategy} (seed {seed})" if seed is not None else f"{strategy} ({data.run_dir.name})"
+    return strategy
+
+
+def _row_links(row: dict[str, Any], runs: list[RunData], out_dir: Path) -> Html:
+    """Links to the reports of the runs behind ``row`` (its run directory, or seed folders inside it)."""
+    target = Path(str(row.get("run", ""))).resolve()
+    mine = [r for r in runs if r.run_dir.resolve() == target or target in r.run_dir.resolve().parents]
+    if not mine:
+        return esc(row.get("run", ""))
+    links = [f'<a href="{esc(_href(r.run_dir / REPORT, out_dir))}">{esc(r.run_dir.name)}</a>' for r in mine]
+    return Html(f"{esc(row.get('run', ''))}<br>report: {', '.join(links)}")
+
+
+def _compare_table(rows: list[dict[str, Any]], runs: list[RunData], out_dir: Path) -> Html:
+    from headstart.report.tables import COLUMNS, format_cell
+
+    headers = [h for k, h in COLUMNS]
+    body = [[_row_links(r, runs, out_dir) if k == "run" else format_cell(k, r) for k, _ in COLUMNS] for r in rows]
+    return table(headers, body, numeric={1, 2, 3, 4, 5})
+
+
+def compare_report_html(out_dir: Path, rows: list[dict[str, Any]], runs: list[RunData], verdict: str) -> str:
+    """The comparison page as one HTML string (see :func:`write_compare_report`)."""
+    first = runs[0].manifest if runs else {}
+    source = (first.get("data") or {}).get("source", "?")
+    backbone = (first.get("backbone") or {}).get("name", "?")
+    n_test = rows[0].get("n_test") if rows else None
+    header = Html(
+        f"<h1>{esc(f'Comparison: {source} with {backbone}')}</h1>"
+        f'<div class="sub">{esc(f"test split: {fmt_num(n_test)} examples, never used for training or selection")}</div>'
+    )
+    warnings = sorted({w for r in rows for w in r.get("warnings") or []})
+    warn = "".join(f"<li>{esc(w)}</li>" for w in warnings)
+    sections = [
+        Html(f'<div class="warnings" id="warnings"><h2>Warnings</h2><ul>{warn}</ul></div>\n') if warn else "",
+        section(
+            "results",
+            "Results",
+            f'<p class="verdict">{esc(verdict)}</p>' + _compare_table(rows, runs, out_dir),
+            "Metrics on the test split: value [95% CI], or mean ± std [95% CI] over seeds.",
+        ),
+    ]
+    labels = {_run_label(r, runs): r for r in runs}
+    curves = plots.compare_curves({name: r.history for name, r in labels.items()})
+    preds = {name: (r.predictions.y, r.predictions.proba) for name, r in labels.items() if r.predictions is not None}
+    roc = plots.compare_roc(preds, runs[0].labels) if preds else None
+    if curves or roc:
+        note = "Validation curves from each run's history.jsonl; ROC curves from its predictions.csv (test split)."
+        sections.append(section("curves", "Curves", _figures(curves) + _figures(roc), note))
+    items = "".join(
+        f'<li><a href="{esc(_href(r.run_dir / REPORT, out_dir))}">{esc(name)}</a> '
+        f"<code>{esc(_href(r.run_dir, out_dir))}</code></li>"
+        for name, r in labels.items()
+    )
+    sections.append(section("runs", "Run reports", f"<ul>{items}</ul>", "Each run's own report.html."))
+    nav = [("results", "results"), ("curves", "curves"), ("runs", "run reports")]
+    return page(f"headstart comparison: {source}", header, [s for s in sections if s], nav)
+
+
+def write_compare_report(out_dir: Path, rows: list[dict[str, Any]], run_dirs: list[Path], verdict: str) -> Path:
+    """Write ``out_dir/report.html``: the comparison table, the verdict, overlaid validation and ROC
+    curves, and relative links to each run's own ``report.html``; returns its path."""
+    out_dir = Path(out_dir)
+    runs = [load_run_data(Path(d)) for d in run_dirs]
+    path = write_atomic(out_dir / REPORT, compare_report_html(out_dir, rows, runs, verdict))
     logger.info("wrote %s", path)
     return path

@@ -4,8 +4,8 @@ Every string that comes from a run (labels, ids, texts, paths, config values) go
 :func:`esc`; the builders here escape what they are given unless it is marked as ready HTML.
 
 Example:
-    >>> table(["class", "n"], [["<b>", 3]], numeric={1})
-    '<table><thead><tr><th>class</th><th class="num">n</th></tr></thead><tbody><tr><td>&lt;b&gt;</td><td class="num">3</td></tr></tbody></table>'
+    >>> table(["class", "n"], [["<b>", 3]], numeric={1}).split("<tbody>")[1]
+    '<tr><td>&lt;b&gt;</td><td class="num">3</td></tr></tbody></table>'
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Html", "esc", "fmt_metric", "fmt_num", "key_value_table", "page", "section", "table", "write_atomic"]
+__all__ = ["Html", "defang", "esc", "fmt_num", "key_value_table", "page", "section", "table", "write_atomic"]
 
 CSS = """
 :root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#f5f6f8;--card:#fff;--accent:#2563eb}
@@ -56,7 +56,7 @@ svg.plot{max-width:100%;height:auto;display:block;margin:0 auto}
 svg.plot text{font-family:inherit!important}
 .thumbs{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:12px}
 .thumbs figure{border:1px solid var(--line);border-radius:8px;padding:6px;background:#fafbfc}
-.thumbs img{width:100%;height:auto;display:block;border-radius:4px;image-rendering:pixelated;background:#000}
+.thumbs img{width:100%;height:auto;display:block;border-radius:4px;background:#000}
 .thumbs figcaption{font-size:12px;margin-top:4px;overflow-wrap:anywhere}
 .thumbs .id{color:var(--muted);font-size:11px}
 .kv{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:12px}
@@ -86,28 +86,14 @@ def fmt_num(value: Any, digits: int = 3) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
 
 
-def fmt_metric(value: Any, ci: Sequence[float] | None = None, std: float | None = None) -> str:
-    """``'0.873'``, ``'0.873 ± 0.012'`` with a std, ``'0.873 [0.851, 0.894]'`` with a 95% interval.
-
-    >>> fmt_metric(0.8734, [0.8511, 0.8942]), fmt_metric(0.8734, std=0.0121), fmt_metric(None, [0.1, 0.2])
-    ('0.873 [0.851, 0.894]', '0.873 ± 0.012', 'n/a')
-    """
-    text = fmt_num(value)
-    if text == "n/a":
-        return text
-    if std is not None:
-        text += f" ± {fmt_num(float(std))}"
-    if ci is not None and len(ci) == 2 and None not in ci:
-        text += f" [{fmt_num(float(ci[0]))}, {fmt_num(float(ci[1]))}]"
-    return text
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: set[int] | None = None) -> Html:
-    """A table; columns in ``numeric`` are right-aligned; cells are escaped unless :class:`Html`."""
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: set[int] | None = None, text: int | None = None
+) -> Html:
+    """A table; ``numeric`` columns are right-aligned, column ``text`` wraps long prose; cells are escaped."""
     numeric = numeric or set()
 
     def cell(tag: str, i: int, value: Any) -> str:
-        cls = ' class="num"' if i in numeric else (' class="text"' if tag == "td" and i == len(headers) - 1 else "")
+        cls = ' class="num"' if i in numeric else (' class="text"' if tag == "td" and i == text else "")
         return f"<{tag}{cls}>{esc(value)}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(headers))
@@ -118,7 +104,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: set[in
 def _scalar(value: Any) -> Html | str:
     if isinstance(value, dict | list):
         return Html(f"<code>{esc(json.dumps(value))}</code>")
-    return "null" if value is None else str(value)
+    return value if isinstance(value, str) else json.dumps(value)  # true / false / null / numbers, as in the JSON
 
 
 def key_value_table(data: dict[str, Any]) -> Html:
@@ -132,8 +118,20 @@ def section(anchor: str, title: str, body: str, note: str | None = None) -> Html
     return Html(f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{note_html}{body}</section>\n')
 
 
+def defang(text: str) -> str:
+    """``http://`` -> ``http:&#8203;//`` (zero-width space): a URL quoted in run data becomes plain text.
+
+    >>> defang('see https://t.co/x')
+    'see https:&#8203;//t.co/x'
+    """
+    return text.replace("://", ":&#8203;//")
+
+
 def page(title: str, header: str, sections: Sequence[str], nav: Sequence[tuple[str, str]] = ()) -> Html:
-    """The whole document: no scripts, no external resources; ``header`` and ``sections`` are HTML."""
+    """The whole document: no scripts, no external resources; ``header`` and ``sections`` are HTML.
+
+    The page holds no URL at all: ``://`` in run data (a tweet's link, a source) is :func:`defang`-ed.
+    """
     links = "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t in nav)
     nav_html = f"<nav>{links}</nav>" if links else ""
     return Html(
@@ -141,7 +139,7 @@ def page(title: str, header: str, sections: Sequence[str], nav: Sequence[tuple[s
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n"
-        f"<body><main><header>{header}{nav_html}</header>\n{''.join(sections)}"
+        f"<body><main><header>{defang(header)}{nav_html}</header>\n{defang(''.join(sections))}"
         "<footer>written by headstart; self-contained: no scripts, no external resources</footer>"
         "</main></body></html>\n"
     )

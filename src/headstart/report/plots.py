@@ -19,10 +19,11 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -31,6 +32,9 @@ from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
 from headstart.errors import HeadstartError
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # matplotlib >= 3.9; annotations only
+
 __all__ = [
     "compare_curves",
     "compare_roc",
@@ -38,7 +42,6 @@ __all__ = [
     "lr_curves",
     "per_class_bars",
     "pr_curves",
-    "reliability_bins",
     "reliability_diagram",
     "roc_curves",
     "thumbnail_data_uri",
@@ -46,11 +49,11 @@ __all__ = [
     "unfreeze_label",
 ]
 
-WIDE = (7.6, 3.1)  # inches: full-width figures (curves, learning rates)
+WIDE = (9.6, 3.3)  # inches: full-width figures (curves, learning rates)
 HALF = (4.6, 3.6)  # inches: half-width figures, two per row (ROC, PR, confusion, reliability)
 COLORS = ["#2563eb", "#ea580c", "#16a34a", "#dc2626", "#7c3aed", "#0891b2", "#ca8a04", "#db2777", "#4b5563"]
 GREY = "#9ca3af"
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "headstart",  # stable ids; they are prefixed per figure below
     "font.size": 8.5,
@@ -62,7 +65,7 @@ STYLE: dict[str, Any] = {
     "axes.grid": True,
     "grid.color": "#e5e7eb",
     "grid.linewidth": 0.6,
-    "axes.prop_cycle": mpl.cycler(color=COLORS),
+    "axes.prop_cycle": cycler(color=COLORS),
     "legend.frameon": False,
     "legend.fontsize": 7.5,
     "lines.linewidth": 1.6,
@@ -73,7 +76,8 @@ _figure_ids = itertools.count(1)
 
 @contextmanager
 def _style() -> Iterator[None]:
-    with mpl.rc_context(STYLE):
+    with mpl.rc_context():  # restores every rcParam on exit
+        mpl.rcParams.update(STYLE)
         yield
 
 
@@ -84,7 +88,8 @@ def _svg(fig: Figure, title: str) -> str:
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
-    text = text.replace(' xmlns="http://www.w3.org/2000/svg"', "").replace(' xmlns:xlink="http://www.w3.org/1999/xlink"', "")
+    for namespace in (' xmlns="http://www.w3.org/2000/svg"', ' xmlns:xlink="http://www.w3.org/1999/xlink"'):
+        text = text.replace(namespace, "")  # HTML knows inline SVG; no URL may remain in the page
     prefix = f"f{next(_figure_ids)}"
     text = text.replace("xlink:href=", "href=").replace('href="#', f'href="#{prefix}-')
     text = re.sub(r'\bid="', f'id="{prefix}-', text).replace("url(#", f"url(#{prefix}-")
@@ -119,10 +124,8 @@ def _mark_unfreezes(ax: Axes, history: Sequence[Mapping[str, Any]], labels: bool
             continue
         ax.axvline(row["epoch"], color=GREY, linestyle="--", linewidth=0.9, zorder=1)
         if labels:
-            ax.text(
-                row["epoch"], 0.98, f" {label}", transform=ax.get_xaxis_transform(), rotation=90,
-                va="top", ha="right", fontsize=7, color="#4b5563",
-            )  # fmt: skip
+            style: dict[str, Any] = {"rotation": 90, "va": "top", "ha": "left", "fontsize": 7, "color": "#4b5563"}
+            ax.text(row["epoch"], 0.98, f" {label}", transform=ax.get_xaxis_transform(), **style)
 
 
 def _epoch_axis(ax: Axes, epochs: np.ndarray) -> None:
@@ -167,7 +170,6 @@ def lr_curves(history: Sequence[Mapping[str, Any]]) -> str | None:
             ax.plot(epochs, values, marker="o", label=group, color=color)
         ax.set_yscale("log")
         ax.set_ylabel("learning rate at end of epoch")
-        ax.set_title("Learning rate per layer group (frozen epochs: no point)")
         _mark_unfreezes(ax, history, labels=False)
         _epoch_axis(ax, epochs)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), ncols=1 + len(series) // 12)
@@ -185,9 +187,11 @@ def confusion_matrix(cm: Sequence[Sequence[float]], labels: Sequence[str]) -> st
         ax = fig.subplots()
         mesh = ax.pcolormesh(norm, cmap="Blues", vmin=0, vmax=1, edgecolors="white", linewidth=1)
         for i, j in itertools.product(range(k), range(k)):
-            color = "white" if norm[i, j] > 0.55 else "#111827"
-            ax.text(j + 0.5, i + 0.5, f"{int(counts[i, j])}", ha="center", va="center", color=color,
-                    fontsize=9 if k <= 8 else 7)  # fmt: skip
+            style: dict[str, Any] = {
+                "color": "white" if norm[i, j] > 0.55 else "#111827",
+                "fontsize": 9 if k <= 8 else 7,
+            }
+            ax.text(j + 0.5, i + 0.5, f"{int(counts[i, j])}", ha="center", va="center", **style)
         ticks = np.arange(k) + 0.5
         rotate = max((len(s) for s in labels), default=0) > 6 or k > 6
         ax.set_xticks(ticks, labels, rotation=40 if rotate else 0, ha="right" if rotate else "center")
@@ -215,7 +219,6 @@ def per_class_bars(per_class: Mapping[str, Mapping[str, float]], labels: Sequenc
         ax.set_xticks(x, names, rotation=30 if k > 6 else 0, ha="right" if k > 6 else "center")
         ax.set_ylim(0, 1.05)
         ax.grid(axis="x", visible=False)
-        ax.set_title("Precision, recall and F1 per class (test split)")
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.06), ncols=3, borderaxespad=0)
         return _svg(fig, "per-class precision recall F1")
 
@@ -279,25 +282,6 @@ def pr_curves(y: np.ndarray, proba: np.ndarray, labels: Sequence[str]) -> str | 
         return _svg(fig, "precision-recall curves")
 
 
-def reliability_bins(y: np.ndarray, pred: np.ndarray, confidence: np.ndarray, n_bins: int = 15) -> dict[str, Any]:
-    """Equal-width confidence bins: ``bin_edges``, mean ``confidence``, ``accuracy`` and ``count`` per bin.
-
-    >>> r = reliability_bins(np.array([0, 1]), np.array([0, 0]), np.array([0.9, 0.7]), n_bins=2)
-    >>> r["count"], r["accuracy"]
-    ([0, 2], [None, 0.5])
-    """
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
-    correct = (y == pred).astype(float)
-    out: dict[str, Any] = {"bin_edges": edges.tolist(), "confidence": [], "accuracy": [], "count": []}
-    for b in range(n_bins):
-        inside = index == b
-        out["count"].append(int(inside.sum()))
-        out["confidence"].append(float(confidence[inside].mean()) if inside.any() else None)
-        out["accuracy"].append(float(correct[inside].mean()) if inside.any() else None)
-    return out
-
-
 def _bin_arrays(rel: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(edges, confidence, accuracy, count) over all bins; ``bin_index`` may list which bins the values are for."""
     edges = np.asarray(rel.get("bin_edges") or [], dtype=float)
@@ -327,9 +311,10 @@ def reliability_diagram(rel: Mapping[str, Any], ece: float | None = None) -> str
         fig = Figure(figsize=HALF, layout="constrained")
         ax, ax_n = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
         widths = np.diff(edges)
-        ax.bar(edges[:-1], np.nan_to_num(acc), widths, align="edge", color=COLORS[0], alpha=0.85,
-               edgecolor="white", label="accuracy in bin")  # fmt: skip
-        ax.plot(conf, acc, "o", color=COLORS[1], label="mean confidence in bin")
+        left, acc0 = edges[:-1], np.nan_to_num(acc)
+        ax.bar(left, acc0, widths, align="edge", color=COLORS[0], alpha=0.85, edgecolor="white", label="accuracy")
+        gap = {"color": COLORS[3], "alpha": 0.25, "hatch": "//", "edgecolor": COLORS[3], "linewidth": 0}
+        ax.bar(left, np.nan_to_num(conf - acc), widths, bottom=acc0, align="edge", label="gap to confidence", **gap)
         ax.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=0.9, label="perfect calibration")
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("accuracy")
@@ -399,7 +384,7 @@ def thumbnail_data_uri(image: np.ndarray, size: int = 144) -> str:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-        raise HeadstartError(f"an example image should be HxW or HxWx3, got shape {arr.shape}; fix the examples callable")
+        raise HeadstartError(f"example images must be HxW or HxWx3, not shape {arr.shape}; fix the examples callable")
     if arr.dtype != np.uint8:
         scale = 255.0 if arr.dtype.kind == "f" and float(np.nanmax(arr, initial=0)) <= 1.0 else 1.0
         arr = np.clip(np.nan_to_num(arr.astype(float) * scale), 0, 255).astype(np.uint8)
