@@ -50,6 +50,13 @@ def test_builtin_elpv(elpv: ImageSet) -> None:
     assert elpv.arrays is not None and elpv.arrays.shape[1:] == (300, 300)
 
 
+def test_builtin_elpv_cell_types_split_the_set(elpv: ImageSet) -> None:
+    mono, poly = load_images("builtin:elpv-mono"), load_images("builtin:elpv-poly")
+    assert len(mono) + len(poly) == len(elpv) and mono.labels == poly.labels == elpv.labels
+    assert set(mono.meta["cell_type"]) == {"mono"} and mono.source == "builtin:elpv-mono"
+    assert mono.ids[0].startswith("builtin:elpv-mono/") and len(set(mono.ids) & set(poly.ids)) == 0
+
+
 @pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
 def test_builtin_fashion_mnist() -> None:
     images = load_images("builtin:fashion-mnist")
@@ -98,7 +105,7 @@ def test_csv_with_missing_files(tmp_path: Path) -> None:
 
 
 def test_unknown_builtin() -> None:
-    with pytest.raises(HeadstartError, match="known: builtin:elpv, builtin:fashion-mnist"):
+    with pytest.raises(HeadstartError, match="known: builtin:elpv, builtin:elpv-mono, builtin:elpv-poly"):
         load_images("builtin:cifar")
 
 

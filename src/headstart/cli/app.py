@@ -417,3 +417,7 @@ def main() -> None:
     """Console-script entry point: allocator tuning, then the typer app."""
     tune_malloc()
     app()
+
+
+# rank / shift / advise live in their own module and register on ``app`` when it is imported.
+from headstart.cli import transfer as _transfer  # noqa: E402, F401

@@ -6,6 +6,7 @@ import gzip
 import importlib.util
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,18 @@ def _elpv() -> ImageSet:
     )
 
 
+def _elpv_cells(cell_type: str) -> Callable[[], ImageSet]:
+    """ELPV restricted to one cell type (mono or poly): a built-in domain shift with the same classes."""
+
+    def load() -> ImageSet:
+        cells = _elpv()
+        part = cells.subset(np.flatnonzero(cells.meta["cell_type"] == cell_type))
+        name = f"builtin:elpv-{cell_type}"
+        return replace(part, source=name, ids=[i.replace("builtin:elpv/", name + "/") for i in part.ids])
+
+    return load
+
+
 def _read_idx(path: Path, offset: int) -> np.ndarray:
     with gzip.open(path) as f:
         return np.frombuffer(f.read(), np.uint8, offset=offset)
@@ -83,7 +96,12 @@ def _fashion_mnist() -> ImageSet:
     )
 
 
-BUILTINS: dict[str, Callable[[], ImageSet]] = {"elpv": _elpv, "fashion-mnist": _fashion_mnist}
+BUILTINS: dict[str, Callable[[], ImageSet]] = {
+    "elpv": _elpv,
+    "elpv-mono": _elpv_cells("mono"),
+    "elpv-poly": _elpv_cells("poly"),
+    "fashion-mnist": _fashion_mnist,
+}
 
 
 def load_builtin(name: str) -> ImageSet:

@@ -1,0 +1,186 @@
+"""``headstart rank | shift | advise``: before training, which backbone, how far, which strategy.
+
+Registered on the main typer app (imported at the end of :mod:`headstart.cli.app`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from headstart.cli.app import (
+    ConfigOpt,
+    LimitOpt,
+    SeedOpt,
+    SetOpt,
+    VerboseOpt,
+    _config,
+    _friendly,
+    _setup,
+    app,
+    err_console,
+    out_console,
+)
+from headstart.errors import HeadstartError
+
+__all__ = ["rank", "shift", "advise"]
+
+DataArg = Annotated[str, typer.Argument(help="class folder, CSV / TSV / JSONL, or builtin:NAME")]
+BackbonesOpt = Annotated[
+    str,
+    typer.Option(
+        help="comma-separated candidates, or all (every catalog backbone of the data's modality); "
+        "random:<name> adds a random-weights control"
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table | json")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json"):
+        raise HeadstartError(f"--format {fmt!r}; choose table or json")
+
+
+def _check_names(names: str) -> None:
+    """Unknown backbone names fail before any data is loaded."""
+    from headstart.backbones import get_backbone
+    from headstart.transferability.features import RANDOM_PREFIX
+
+    for name in (n.strip() for n in names.split(",")):
+        if name and name != "all":
+            get_backbone(name.removeprefix(RANDOM_PREFIX))
+
+
+def _ranked(data: str, backbones: str, cfg_args: dict[str, Any]) -> tuple[Any, Any, Any]:
+    from headstart.runner import prepare_data
+    from headstart.transferability.features import parse_candidates
+    from headstart.transferability.rank import rank_backbones
+
+    _check_names(backbones)
+    cfg = _config(data, **cfg_args)
+    prepared = prepare_data(cfg)
+    candidates = parse_candidates(backbones, getattr(prepared[0], "modality", "image"))
+    rows = rank_backbones(cfg, candidates, prepared, on_start=lambda n: err_console.print(f"[bold]{n}[/bold] ..."))
+    return cfg, prepared, rows
+
+
+@app.command()
+@_friendly
+def rank(
+    data: DataArg,
+    backbones: BackbonesOpt = "all",
+    seed: SeedOpt = None,
+    limit_per_class: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    fmt: FormatOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Rank candidate backbones on DATA from one forward pass each (LogME, H-score, LEEP, NCE, kNN, probe)."""
+    from headstart.transferability.rank import RANK_COLUMNS, rank_table_rows
+
+    _check_format(fmt)
+    _setup(verbose)
+    args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
+    _, (images, splits), rows = _ranked(data, backbones, args)
+    if fmt == "json":
+        out_console.print_json(json.dumps([r.to_dict() for r in rows]))
+        return
+    n_train, n_val = len(splits["train"]), len(splits["val"])
+    table = Table(title=f"{data}: estimators on the train split ({n_train}), accuracies on validation ({n_val})")
+    for col in RANK_COLUMNS:
+        table.add_column(col, justify="left" if col == "backbone" else "right")
+    for cells in rank_table_rows(rows):
+        table.add_row(*cells)
+    out_console.print(table)
+    out_console.print("sorted by LogME (higher is better); LEEP and NCE need a source classifier head")
+
+
+@app.command()
+@_friendly
+def shift(
+    source: DataArg,
+    target: DataArg,
+    backbone: Annotated[str, typer.Option(help="backbone whose features are compared")] = "efficientnet_lite0",
+    seed: SeedOpt = None,
+    limit_per_class: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    fmt: FormatOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """How different TARGET looks from SOURCE to a backbone: proxy A-distance, feature shift, probe drop."""
+    from headstart.data.dataset import load_data
+    from headstart.data.splits import limit_per_class as limit
+    from headstart.runner import prepare_data
+    from headstart.transferability.features import parse_candidates
+    from headstart.transferability.shift import measure_shift
+
+    _check_format(fmt)
+    _setup(verbose)
+    _check_names(backbone)
+    cfg = _config(source, config, set_, seed=seed, limit=limit_per_class)
+    prepared = prepare_data(cfg)
+    other = limit(load_data(target, cfg.data), cfg.data.limit_per_class, cfg.data.seed)
+    cand = parse_candidates(backbone, getattr(prepared[0], "modality", "image"))[0]
+    report = measure_shift(cfg, cand, prepared, other)
+    if fmt == "json":
+        out_console.print_json(json.dumps(report.to_dict()))
+        return
+    table = Table(title=f"{source} ({report.n_source}) -> {target} ({report.n_target}) through {backbone}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("reads as")
+    table.add_row("proxy A-distance", f"{report.proxy_a_distance:.3f}", "0 = same, 2 = perfectly separable")
+    table.add_row("domain classifier accuracy", f"{report.domain_accuracy:.3f}", "0.5 = cannot tell them apart")
+    fshift = report.feature_shift
+    table.add_row("median feature mean shift", f"{fshift['median_smd']:.3f}", "in pooled standard deviations")
+    table.add_row("features shifted > 0.5 sd", f"{fshift['share_smd_over_0.5']:.1%}", "share of dimensions")
+    table.add_row("median |log variance ratio|", f"{fshift['median_abs_log_var_ratio']:.3f}", "0 = same spread")
+    if report.transfer:
+        t = report.transfer
+        table.add_row("probe accuracy on source test", f"{t['source_test_accuracy']:.3f}", "trained on source")
+        table.add_row("probe accuracy on target", f"{t['target_accuracy']:.3f}", "same probe, no adaptation")
+        table.add_row("accuracy drop", f"{t['drop']:+.3f}", "what the shift costs")
+    out_console.print(table)
+    if not report.transfer:
+        out_console.print("the two datasets have different classes: no probe-transfer drop")
+
+
+@app.command()
+@_friendly
+def advise(
+    data: DataArg,
+    backbones: BackbonesOpt = "all",
+    reference: Annotated[
+        str | None, typer.Option(help="a sample of the pretraining domain, to measure how far DATA is from it")
+    ] = None,
+    seed: SeedOpt = None,
+    limit_per_class: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    fmt: FormatOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Recommend a backbone and a strategy for DATA, with the reasons (rules: README, "advise")."""
+    from headstart.data.dataset import load_data
+    from headstart.transferability.advise import advise as advise_fn
+    from headstart.transferability.advise import gather_facts
+
+    _check_format(fmt)
+    _setup(verbose)
+    args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
+    cfg, prepared, rows = _ranked(data, backbones, args)
+    ref = load_data(reference, cfg.data) if reference else None
+    advice = advise_fn(gather_facts(cfg, rows, prepared, ref))
+    if fmt == "json":
+        out_console.print_json(json.dumps(advice.to_dict()))
+        return
+    then = f", then {advice.then}" if advice.then else ""
+    out_console.print(f"[bold]backbone {advice.backbone}, strategy {advice.strategy}{then}[/bold]")
+    for reason in advice.reasons:
+        out_console.print(f"  - {reason}")
+    out_console.print(f"run: headstart train {data} --backbone {advice.backbone} --strategy {advice.strategy}")

@@ -1,0 +1,74 @@
+"""``advise``: each documented rule, in order, on constructed facts; and the facts of real data."""
+
+from __future__ import annotations
+
+import pytest
+
+from headstart.config import RunConfig
+from headstart.runner import prepare_data
+from headstart.transferability.advise import Facts, advise, gather_facts
+from headstart.transferability.features import parse_candidates
+from headstart.transferability.rank import RankRow, rank_backbones
+
+
+def row(name: str, logme: float, probe: float = 0.8, pretrained: bool = True) -> RankRow:
+    return RankRow(name, pretrained, 8, logme, 1.0, None, None, None, probe, probe, 1.0, False)
+
+
+def facts(**kw: object) -> Facts:
+    base: dict[str, object] = {
+        "modality": "image",
+        "num_classes": 2,
+        "min_train_per_class": 100,
+        "median_train_per_class": 200.0,
+        "n_val": 300,
+        "ranked": [row("b", 0.5), row("a", 0.2)],
+    }
+    return Facts(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kw", "strategy", "then", "reason"),
+    [
+        ({"ranked": [row("random:b", 0.9, pretrained=False), row("b", 0.5)]}, "scratch", None, "no better than random"),
+        ({"min_train_per_class": 3}, "linear-probe", None, "only 3 training example(s)"),
+        ({"ranked": [row("b", 0.5, probe=0.99)]}, "linear-probe", None, "already separate the classes"),
+        ({"ranked": [row("b", 0.5, probe=0.99)], "n_val": 12}, "progressive", None, "progressive unfreezing"),
+        ({"median_train_per_class": 12.0}, "linear-probe", "lp-ft", "few examples per class (12)"),
+        ({"modality": "text"}, "lp-ft", None, "text encoders"),
+        ({"reference_pad": 1.8}, "finetune", None, "proxy A-distance 1.80"),
+        ({"source_confidence": 0.2}, "finetune", None, "mean confidence 0.20"),
+        ({"source_confidence": 0.2, "median_train_per_class": 30.0}, "progressive", None, "unsure on these images"),
+        ({"source_confidence": 0.6}, "progressive", None, "progressive unfreezing"),
+        ({"reference_pad": 0.4, "source_confidence": 0.1}, "progressive", None, "progressive unfreezing"),
+    ],
+)
+def test_rules_in_order(kw: dict, strategy: str, then: str | None, reason: str) -> None:  # type: ignore[type-arg]
+    advice = advise(facts(**kw))
+    assert (advice.strategy, advice.then) == (strategy, then)
+    assert reason in advice.reasons[0]
+    assert advice.backbone == "b"
+
+
+def test_backbone_is_the_best_pretrained_logme_and_a_better_probe_is_mentioned() -> None:
+    advice = advise(facts(ranked=[row("random:x", 0.1, pretrained=False), row("b", 0.5, 0.8), row("a", 0.4, 0.9)]))
+    assert advice.backbone == "b"
+    assert any("a probes better on validation (0.900 vs 0.800)" in r for r in advice.reasons)
+    assert advice.facts["min_train_per_class"] == 100 and "ranked" not in advice.facts
+
+
+def test_no_pretrained_candidate_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one pretrained candidate"):
+        advise(facts(ranked=[row("random:x", 0.1, pretrained=False)]))
+
+
+def test_facts_of_real_cells(tiny_config: RunConfig) -> None:
+    data = prepare_data(tiny_config)
+    ranked = rank_backbones(tiny_config, parse_candidates("efficientnet_lite0", "image"), data)
+    f = gather_facts(tiny_config, ranked, data, reference=None)
+    train_counts = sorted(int((data[0].targets[data[1]["train"]] == k).sum()) for k in range(2))
+    assert f.min_train_per_class == train_counts[0] and f.num_classes == 2
+    assert f.source_confidence == ranked[0].source_confidence and f.reference_pad is None
+    advice = advise(f)
+    # 10 training cells per class: the few-examples rule applies
+    assert (advice.strategy, advice.then) == ("linear-probe", "lp-ft")

@@ -1,0 +1,66 @@
+"""``rank_backbones``: every estimator per candidate, sorted by LogME, through the feature cache."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from headstart.config import RunConfig
+from headstart.runner import prepare_data
+from headstart.transferability.features import CandidateFeatures, parse_candidates
+from headstart.transferability.rank import RANK_COLUMNS, rank_backbones, rank_table_rows, score_features
+
+
+def _blobs(sep: float, n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.normal(size=(n, 8))
+    x[np.arange(n), y] += sep  # class k moves along axis k
+    return x.astype(np.float32), y
+
+
+def test_score_features_uses_train_for_estimators_and_val_for_accuracies() -> None:
+    x, y = _blobs(6.0)
+    splits = {"train": np.arange(0, 40), "val": np.arange(40, 60), "test": np.arange(0)}
+    valid = np.ones(60, dtype=bool)
+    proba = np.eye(3)[y] * 0.9 + 0.1 / 3
+    scores = score_features(CandidateFeatures(x, valid, proba, False, 0.0), y, splits, 3, [0.1, 1.0])
+    assert scores["knn_accuracy"] == 1.0 and scores["probe_accuracy"] == 1.0
+    assert scores["nce"] == 0.0  # the source prediction determines the label
+    assert scores["source_confidence"] == np.float64(0.9 + 0.1 / 3).item()
+    noisy = score_features(CandidateFeatures(*_blobs(0.0)[:1], valid, None, False, 0.0), y, splits, 3, [0.1, 1.0])
+    assert noisy["logme"] < scores["logme"] and noisy["hscore"] < scores["hscore"]
+    assert noisy["leep"] is None and noisy["nce"] is None
+
+
+def test_unreadable_examples_are_left_out() -> None:
+    x, y = _blobs(6.0)
+    x[5] = np.nan  # what an unreadable image's row must never feed into an estimator
+    valid = np.ones(60, dtype=bool)
+    valid[5] = False
+    splits = {"train": np.arange(0, 40), "val": np.arange(40, 60), "test": np.arange(0)}
+    scores = score_features(CandidateFeatures(x, valid, None, False, 0.0), y, splits, 3, [1.0])
+    assert all(v is None or math.isfinite(v) for v in scores.values())
+
+
+def test_pretrained_ranks_above_its_random_control_on_real_cells(tiny_config: RunConfig) -> None:
+    data = prepare_data(tiny_config)
+    cands = parse_candidates("random:efficientnet_lite0,efficientnet_lite0", "image")
+    rows = rank_backbones(tiny_config, cands, data)
+    assert [r.backbone for r in rows] == ["efficientnet_lite0", "random:efficientnet_lite0"]
+    pre, rnd = rows
+    assert pre.logme > rnd.logme
+    assert pre.leep is not None and pre.source_confidence is not None and rnd.leep is None
+    assert pre.feature_dim == 1280 and not pre.feature_cache_hit
+    cells = rank_table_rows(rows)
+    assert len(cells[0]) == len(RANK_COLUMNS) and cells[1][4] == "-"
+    again = rank_backbones(tiny_config, cands[1:], data)
+    assert again[0].feature_cache_hit and again[0].logme == pre.logme
+
+
+def test_text_candidates_have_no_source_head(text_config: RunConfig) -> None:
+    rows = rank_backbones(text_config, parse_candidates("minilm", "text"), prepare_data(text_config))
+    (row,) = rows
+    assert row.feature_dim == 384 and row.leep is None and row.source_confidence is None
+    assert 0.0 <= row.probe_accuracy <= 1.0 and math.isfinite(row.logme)
