@@ -39,6 +39,7 @@ from headstart.data.loader import SkipLog
 from headstart.data.pipeline import check_modality, eval_loader
 from headstart.data.splits import limit_per_class, make_splits, splits_to_json
 from headstart.data.tokens import tokenize
+from headstart.engine import distributed
 from headstart.engine.checkpoint import Checkpoint, has_checkpoint, load_checkpoint
 from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
@@ -185,8 +186,10 @@ def _test_metrics(model: nn.Module, run: _Run) -> Scored:
 def _scores(model: nn.Module, run: _Run, split: str) -> Scored:
     """Probabilities of the model on one split, through the same loaders as evaluate and predict."""
     cfg = run.cfg
-    loader = eval_loader(run.images, run.splits[split], run.recipe, cfg.train.batch_size, cfg.train.num_workers)
-    return Scored(*run_probabilities(model, loader, run.runtime, run.recipe, run.skips, split))
+    index = distributed.shard(run.splits[split])  # each rank scores its share; gathered in split order
+    loader = eval_loader(run.images, index, run.recipe, cfg.train.batch_size, cfg.train.num_workers)
+    part = run_probabilities(model, loader, run.runtime, run.recipe, run.skips, split)
+    return Scored(*distributed.gather_rows(part, part[2]))
 
 
 def _check_out(out: Path, resuming: bool) -> None:
@@ -206,6 +209,7 @@ def train(
     """Train one strategy and write its run directory. ``data`` reuses an already prepared split;
     ``resume`` continues from an interrupted run's checkpoint (see :func:`resume`)."""
     out = Path(out)
+    distributed.setup(cfg.train.device)  # joins torchrun's process group when started by torchrun
     _check_out(out, resume is not None)
     spec = get_backbone(cfg.model.backbone, cfg.model.weights)
     cfg = resolve_config(cfg, spec)
@@ -277,9 +281,11 @@ def _finish(
         extra={"plan.md": plan_markdown(plan), PREDICTIONS: scored.csv(images, threshold), **model_text_files(model)},
         folders={**model_folders(model, run.recipe), **tensorboard_folder(cfg, out, history)},
     )
-    path = write_run(out, files)
-    write_report(path, images)
-    return RunSummary(path, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
+    if distributed.is_main():  # one writer; the other ranks wait for the run directory
+        write_run(out, files)
+        write_report(out, images)
+    distributed.barrier()
+    return RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
 
 
 def _tune_threshold(model: nn.Module, run: _Run) -> float:

@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +82,7 @@ def _setup(verbose: bool) -> None:
         force=True,
     )
     logging.getLogger("headstart").setLevel(logging.INFO if verbose else logging.WARNING)
-    enable_progress(sys.stderr.isatty())
+    enable_progress(sys.stderr.isatty() and os.environ.get("RANK", "0") == "0")  # one bar, from rank 0
 
 
 def _config(data: str, config: Path | None, sets: list[str] | None, **flags: object):  # type: ignore[no-untyped-def]
@@ -167,13 +168,24 @@ def train(
     seeds: SeedsOpt = 1,
     class_weights: ClassWeightsOpt = None,
     log: LogOpt = None,
+    nproc: Annotated[
+        int, typer.Option(help="processes to train with (torchrun + DDP: Gloo on CPU, NCCL with one GPU each)")
+    ] = 1,
     verbose: VerboseOpt = False,
 ) -> None:
     """Train one strategy on DATA and write a run directory (model, recipe, metrics, history, splits, report)."""
     from headstart import experiments, runner
+    from headstart.engine import distributed
     from headstart.report import rich_table
 
+    if nproc < 1:
+        raise HeadstartError(f"--nproc {nproc}; use 1 (one process) or more")
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
     _setup(verbose)
+    distributed.setup()
+    if not distributed.is_main():  # rank 0 prints; the others only train
+        out_console.quiet = err_console.quiet = True
     if resume is not None:
         err_console.print(f"resuming {resume} with the configuration saved there")
         summary = runner.resume(resume)
@@ -396,6 +408,19 @@ def _predict_records(loaded: Any, files: list[str], texts: list[str]) -> tuple[l
     if not texts:
         raise HeadstartError('pass --text "..." (repeatable) or a file with one text per line')
     return predict_texts(loaded, texts), "text"
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus ``--nproc N`` / ``--nproc=N`` (torchrun passes the rest on)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _check_seeds(seeds: int) -> None:

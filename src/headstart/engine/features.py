@@ -23,6 +23,7 @@ from torch import nn
 
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import eval_loader
+from headstart.engine import distributed
 from headstart.engine.inference import run_features
 from headstart.engine.runtime import Runtime
 
@@ -105,11 +106,14 @@ def extract_features(
         except Exception as exc:  # noqa: BLE001 - a damaged cache file is re-made, never fatal
             logger.warning("ignoring unreadable feature cache %s (%s)", path, exc)
     model = runtime.model(model)
-    loader = eval_loader(images, np.arange(len(images)), recipe, batch_size, num_workers=num_workers)
+    index = distributed.shard(np.arange(len(images)))  # each rank extracts its share; gathered below
+    loader = eval_loader(images, index, recipe, batch_size, num_workers=num_workers)
     local = SkipLog()
     feats, valid = run_features(model, loader, len(images), runtime, recipe, local, "extracting features")
+    if distributed.is_distributed():
+        feats, valid = _gather(feats, valid, index)
     skips.add(list(local.items.values()))
-    if use_cache:
+    if use_cache and distributed.is_main():
         skipped = json.dumps(list(local.items.values())).encode()
         _write_atomic(
             path,
@@ -117,3 +121,9 @@ def extract_features(
             {"source": images.source, "n": str(len(images))},
         )
     return FeatureSet(feats, valid, key, False, time.perf_counter() - start)
+
+
+def _gather(feats: np.ndarray, valid: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every rank's rows of its shard ``index`` -> all rows in dataset order, on every rank."""
+    rows, ok = distributed.gather_rows([feats[index], valid[index]], index)
+    return rows.astype(np.float32), ok.astype(bool)

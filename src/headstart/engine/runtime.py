@@ -67,6 +67,11 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
             raise HeadstartError(f"train.device={cfg.device!r} is not a device; use auto, cpu, cuda or cuda:N") from exc
         if device.type == "cuda" and not torch.cuda.is_available():
             raise HeadstartError("train.device asks for CUDA but no GPU is visible; use train.device=cpu or auto")
+    if device.type == "cuda" and device.index is None:
+        from headstart.engine.distributed import is_distributed, local_rank
+
+        if is_distributed():
+            device = torch.device("cuda", local_rank())  # one GPU per process under torchrun
     precision = cfg.precision
     if precision == "auto":
         fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_fast_bf16()

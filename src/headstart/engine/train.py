@@ -25,7 +25,14 @@ from headstart.config import RunConfig
 from headstart.data.balance import class_weights
 from headstart.data.loader import Batch, SkipLog
 from headstart.data.pipeline import eval_loader, train_loader
-from headstart.engine.checkpoint import Checkpoint, capture_rng, restore_rng, save_checkpoint
+from headstart.engine import distributed
+from headstart.engine.checkpoint import (
+    CHECKPOINT_DIR,
+    Checkpoint,
+    capture_rng,
+    restore_rng,
+    save_checkpoint,
+)
 from headstart.engine.inference import checked_batches, run_probabilities
 from headstart.engine.runtime import Runtime
 from headstart.engine.schedule import warmup_cosine
@@ -114,6 +121,8 @@ class Trainer:
             num_workers=cfg.train.num_workers,
             balanced=cfg.data.sampler == "balanced",
         )
+        self.loader = distributed.shard_loader(self.loader)  # this rank's slice of each global batch
+        self._ddp: nn.Module | None = None  # DDP wrapper, rebuilt after each phase change
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
         self.warmup_steps = int(round(cfg.optim.warmup_fraction * self.total_steps))
@@ -132,7 +141,8 @@ class Trainer:
                 class_weights(images.targets[splits["train"]], len(images.labels)), dtype=torch.float32
             ).to(runtime.device)
         self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.optim.label_smoothing)
-        self.tb = TensorBoardLog(run_dir / TB_DIR) if cfg.train.log == "tensorboard" and run_dir else None
+        writes = cfg.train.log == "tensorboard" and distributed.is_main()
+        self.tb = TensorBoardLog(run_dir / TB_DIR) if writes and run_dir is not None else None
         self._apply_requires_grad()
 
     # -- phase ---------------------------------------------------------------------------------
@@ -141,6 +151,18 @@ class Trainer:
         for g in self.groups:
             for n in g.params:
                 params[n].requires_grad_(g.name in self.trainable)
+        self._ddp = None  # DDP tracks the parameters that required gradients when it was built
+
+    def forward_model(self) -> nn.Module:
+        """The module to call in a training step: the model, or its DDP wrapper in a distributed run."""
+        if not distributed.is_distributed():
+            return self.model
+        if self._ddp is None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            cuda = self.runtime.device.type == "cuda"
+            self._ddp = DistributedDataParallel(self.model, device_ids=[self.runtime.device] if cuda else None)
+        return self._ddp
 
     def unfreeze(self, name: str, reason: str) -> str:
         self.trainable.add(name)
@@ -189,7 +211,7 @@ class Trainer:
         """One optimizer step at the current phase's learning rates; returns the loss."""
         self._set_lrs()
         with self.runtime.autocast():
-            logits = self.model(self.runtime.batch(batch.x))
+            logits = self.forward_model()(self.runtime.batch(batch.x))
         loss = self.loss_fn(logits.float(), batch.y.to(self.runtime.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -200,12 +222,13 @@ class Trainer:
     def _validate(self) -> dict[str, float]:
         loader = eval_loader(
             self.images,
-            self.splits["val"],
+            distributed.shard(self.splits["val"]),
             self.recipe,
             self.cfg.train.batch_size,
             num_workers=self.cfg.train.num_workers,
         )
-        proba, y, _ = run_probabilities(self.model, loader, self.runtime, self.recipe, self.skips, "validating")
+        part = run_probabilities(self.model, loader, self.runtime, self.recipe, self.skips, "validating")
+        proba, y, _ = distributed.gather_rows(part, part[2])  # every rank sees the same metrics
         pred = proba.argmax(1)
         labels = np.arange(len(self.images.labels))
         return {
@@ -219,7 +242,8 @@ class Trainer:
         self.epoch += 1
         record: dict[str, Any] = {
             "epoch": self.epoch,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            # each rank's mean over its slices of the global batches, averaged over ranks
+            "train_loss": distributed.mean_across(float(np.mean(losses)) if losses else float("nan")),
             **self._validate(),
         }
         key = (record["val_accuracy"], -record["val_loss"])
@@ -247,7 +271,10 @@ class Trainer:
         while self.epoch < self.cfg.train.epochs:
             self.run_epoch()
             if self.run_dir is not None:
-                self.on_checkpoint(save_checkpoint(self.run_dir, self.checkpoint()))
+                ckpt = self.checkpoint()  # every rank holds the same state; rank 0 writes it
+                path = save_checkpoint(self.run_dir, ckpt) if distributed.is_main() else None
+                distributed.barrier()
+                self.on_checkpoint(path or self.run_dir / CHECKPOINT_DIR)
         if self.tb is not None:
             self.tb.close()
         assert self.best_state is not None
@@ -256,7 +283,7 @@ class Trainer:
         return self.result
 
     def on_checkpoint(self, path: Path) -> None:
-        """Called after each checkpoint is on disk (a hook for callers and tests)."""
+        """Called on every rank after each checkpoint is on disk (a hook for callers and tests)."""
 
     # -- checkpoint ----------------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
