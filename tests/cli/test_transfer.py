@@ -55,7 +55,7 @@ def test_advise_says_backbone_strategy_and_reasons(elpv_folder: Path) -> None:
     result = invoke("advise", str(elpv_folder), "--backbones", "efficientnet_lite0,mobilenet_v2")
     assert result.exit_code == 0, result.output
     assert "strategy linear-probe, then lp-ft" in result.stdout
-    assert "few examples per class" in result.stdout and "highest LogME" in result.stdout
+    assert "few examples per class" in result.stdout and "best linear-probe accuracy" in result.stdout
     assert f"run: headstart train {elpv_folder} --backbone" in result.stdout
     advice = json.loads(invoke("advise", str(elpv_folder), "--backbones", "mobilenet_v2", "--format", "json").stdout)
     assert advice["backbone"] == "mobilenet_v2" and advice["then"] == "lp-ft"

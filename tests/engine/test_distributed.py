@@ -145,3 +145,20 @@ def test_interrupted_distributed_run_resumes_to_the_same_model(tiny_config: RunC
     assert (tmp_path / "cut" / "checkpoint").is_dir() and not (tmp_path / "cut" / "headstart.json").exists()
     _spawn(cfg, tmp_path / "cut", resume=True)
     _close(single, tmp_path / "cut")
+
+
+@pytest.mark.slow
+def test_cli_nproc_runs_under_torchrun_and_only_rank_0_prints(elpv_folder: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "headstart", "train", str(elpv_folder), "--strategy", "finetune", "--epochs", "1"]
+    cmd += ["--set", "train.batch_size=8", "--nproc", "2", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run written to") == 1  # rank 1 trains but stays quiet
+    manifest = json.loads((out / "headstart.json").read_text())
+    assert manifest["strategy"] == "finetune" and (out / "model.safetensors").is_file()

@@ -30,7 +30,7 @@ def facts(**kw: object) -> Facts:
 @pytest.mark.parametrize(
     ("kw", "strategy", "then", "reason"),
     [
-        ({"ranked": [row("random:b", 0.9, pretrained=False), row("b", 0.5)]}, "scratch", None, "no better than random"),
+        ({"ranked": [row("random:b", 0.1, 0.85, False), row("b", 0.5)]}, "scratch", None, "no better than random"),
         ({"min_train_per_class": 3}, "linear-probe", None, "only 3 training example(s)"),
         ({"ranked": [row("b", 0.5, probe=0.99)]}, "linear-probe", None, "already separate the classes"),
         ({"ranked": [row("b", 0.5, probe=0.99)], "n_val": 12}, "progressive", None, "progressive unfreezing"),
@@ -50,10 +50,18 @@ def test_rules_in_order(kw: dict, strategy: str, then: str | None, reason: str) 
     assert advice.backbone == "b"
 
 
-def test_backbone_is_the_best_pretrained_logme_and_a_better_probe_is_mentioned() -> None:
-    advice = advise(facts(ranked=[row("random:x", 0.1, pretrained=False), row("b", 0.5, 0.8), row("a", 0.4, 0.9)]))
-    assert advice.backbone == "b"
-    assert any("a probes better on validation (0.900 vs 0.800)" in r for r in advice.reasons)
+def test_backbone_is_the_best_pretrained_probe_then_logme_and_ties_are_mentioned() -> None:
+    ranked = [
+        row("random:x", 0.9, 0.95, pretrained=False),
+        row("b", 0.5, 0.8),
+        row("a", 0.4, 0.96),
+        row("c", 0.9, 0.955),
+    ]
+    advice = advise(facts(ranked=ranked))
+    assert advice.backbone == "a" and advice.strategy != "scratch"  # the control's 0.95 is below a's 0.96
+    assert "best linear-probe accuracy on validation (0.960, LogME 0.400) of 3 pretrained" in advice.reasons[1]
+    assert any(r.startswith("c probe(s) within 1%") for r in advice.reasons)
+    assert advise(facts(ranked=[row("b", 0.5, 0.9), row("a", 0.4, 0.9)])).backbone == "b"  # tie: LogME
     assert advice.facts["min_train_per_class"] == 100 and "ranked" not in advice.facts
 
 

@@ -21,6 +21,7 @@ How work is split so that a run on N processes equals a single-process run with 
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
@@ -91,6 +92,7 @@ def setup(device: str = "auto") -> bool:
             f"could not join the torchrun process group ({backend}): {exc}; start with "
             "`headstart train ... --nproc N` or `torchrun --nproc-per-node N -m headstart train ...`"
         ) from exc
+    atexit.register(teardown)  # leave the group cleanly however the command ends
     logger.info("rank %d of %d joined (%s)", rank(), world_size(), backend)
     return True
 

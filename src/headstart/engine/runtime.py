@@ -54,7 +54,14 @@ class Runtime:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 
     def describe(self) -> dict[str, object]:
-        return {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last}
+        from headstart.engine.distributed import world_size
+
+        return {
+            "device": str(self.device),
+            "precision": self.precision,
+            "channels_last": self.channels_last,
+            "processes": world_size(),
+        }
 
 
 def resolve_runtime(cfg: TrainConfig) -> Runtime:
