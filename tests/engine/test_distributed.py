@@ -109,10 +109,13 @@ def _close(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["finetune", "progressive"])
+@pytest.mark.parametrize("name", ["finetune", "progressive", "linear-probe"])
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
-    tiny_config: RunConfig, tmp_path: Path, name: str
+    tiny_config: RunConfig, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import os
+
+    cache = Path(os.environ["HEADSTART_CACHE_DIR"])
     # no dropout: its masks are drawn per rank, so with dropout runs agree in distribution only
     cfg = dataclasses.replace(
         tiny_config,
@@ -121,11 +124,21 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
         train=dataclasses.replace(tiny_config.train, epochs=2, precision="fp32"),
     )
     single = runner.train(cfg, tmp_path / "single").out
+    monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path / "ddp-cache"))  # the workers extract afresh
     _spawn(cfg, tmp_path / "ddp")
     assert (tmp_path / "ddp" / "report.html").is_file() and not (tmp_path / "ddp" / "checkpoint").exists()
     manifest = json.loads((tmp_path / "ddp" / "headstart.json").read_text())
     assert manifest["strategy"] == name
     _close(single, tmp_path / "ddp")
+    if name == "linear-probe":  # features extracted in two shards, gathered into the same cache file
+        from safetensors.numpy import load_file
+
+        assert manifest["feature_cache_hit"] is False
+        one, two = (sorted((d / "features").glob("*.safetensors")) for d in (cache, tmp_path / "ddp-cache"))
+        assert [p.name for p in one] == [p.name for p in two] and len(one) == 1
+        a, b = load_file(str(one[0])), load_file(str(two[0]))
+        np.testing.assert_array_equal(a["valid"], b["valid"])
+        np.testing.assert_allclose(a["features"], b["features"], atol=1e-4)
     if name == "progressive":  # the phase change must have happened inside the distributed run
         events = [json.loads(x)["events"] for x in (tmp_path / "ddp" / "history.jsonl").read_text().splitlines()]
         assert any(e for e in events)
