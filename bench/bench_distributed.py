@@ -5,7 +5,8 @@ For each process count it starts `torch.distributed.run --standalone` on this sc
 worker times (a) feature extraction of `--images` ELPV cells (efficientnet_lite0, no cache,
 sharded across ranks and gathered) and (b) `--steps` finetune optimizer steps at a global batch
 of 32 (each rank takes its slice of every global batch; DDP all-reduces the gradients). Rank 0
-prints images/s. On CPU every process gets cores / N threads (N processes share the same cores).
+prints images/s and the time to build the DDP wrapper (paid again at every phase change) next to
+the time of one step. On CPU every process gets cores / N threads (N processes share the same cores).
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ def worker(n_images: int, steps: int) -> None:
     trainer = Trainer(model, get_strategy(cfg), images, splits, recipe, cfg, runtime, SkipLog())
     trainer.train_mode()
     batches = iter(trainer.loader)
-    trainer.train_step(next(batches))  # warm-up (DDP is built here)
+    distributed.barrier()
+    t = time.perf_counter()
+    trainer.forward_model()  # builds the DDP wrapper, as after every phase change
+    ddp_build_s = time.perf_counter() - t
+    trainer.train_step(next(batches))  # warm-up
     distributed.barrier()
     t = time.perf_counter()
     done = 0
@@ -66,6 +71,8 @@ def worker(n_images: int, steps: int) -> None:
             "extract_images_per_s": n_images / extract_s,
             "train_images_per_s": done * cfg.train.batch_size / train_s,
             "steps": done,
+            "ddp_build_s": ddp_build_s,
+            "step_s": train_s / max(done, 1),
         }
         print("RESULT " + json.dumps(result), flush=True)
     distributed.teardown()
