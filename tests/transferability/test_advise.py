@@ -80,3 +80,11 @@ def test_facts_of_real_cells(tiny_config: RunConfig) -> None:
     advice = advise(f)
     # 10 training cells per class: the few-examples rule applies
     assert (advice.strategy, advice.then) == ("linear-probe", "lp-ft")
+
+
+def test_reference_sample_gives_a_proxy_a_distance(tiny_config: RunConfig) -> None:
+    data = prepare_data(tiny_config)
+    ranked = rank_backbones(tiny_config, parse_candidates("efficientnet_lite0", "image"), data)
+    same = gather_facts(tiny_config, ranked, data, reference=data[0])
+    assert same.reference_pad is not None and same.reference_pad < 0.5  # the target is its own reference
+    assert "proxy A-distance" not in " ".join(advise(same).reasons)
