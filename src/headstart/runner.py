@@ -251,13 +251,35 @@ def _finish(
     out: Path,
     resumed: bool,
 ) -> RunSummary:
-    """Score the test split (with the tuned threshold, if any) and write the run directory."""
+    """Score the test split (with the tuned threshold, if any) and write the run directory (rank 0)."""
     cfg, images = run.cfg, run.images
-    history, best_epoch, scored, cache_hit, extra = fitted
+    history, _, scored, cache_hit, _ = fitted
     threshold = _tune_threshold(model, run) if cfg.eval.threshold else None
     metrics = compute_metrics(
         scored.y, scored.proba, images.labels, threshold=threshold, n_boot=cfg.eval.n_boot, seed=cfg.train.seed
     )
+    trainable = max((h["trainable_params"] for h in history), default=0)
+    if distributed.is_main():  # one writer; the other ranks only wait for the run directory
+        _write(model, strategy, run, fitted, ckpt_recipe, metrics, threshold, seconds, out, resumed)
+    distributed.barrier()
+    return RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
+
+
+def _write(
+    model: nn.Module,
+    strategy: Strategy,
+    run: _Run,
+    fitted: Fitted,
+    ckpt_recipe: Any,
+    metrics: dict[str, Any],
+    threshold: float | None,
+    seconds: float,
+    out: Path,
+    resumed: bool,
+) -> None:
+    """The run directory: manifest, weights, metrics, history, splits, plan, predictions, report."""
+    cfg, images = run.cfg, run.images
+    history, best_epoch, scored, cache_hit, extra = fitted
     plan = plan_rows(model, strategy, cfg, steps_per_epoch(len(run.splits["train"]), cfg.train.batch_size))
     trainable = max((h["trainable_params"] for h in history), default=0)
     manifest = _manifest(run, ckpt_recipe, metrics)
@@ -281,11 +303,8 @@ def _finish(
         extra={"plan.md": plan_markdown(plan), PREDICTIONS: scored.csv(images, threshold), **model_text_files(model)},
         folders={**model_folders(model, run.recipe), **tensorboard_folder(cfg, out, history)},
     )
-    if distributed.is_main():  # one writer; the other ranks wait for the run directory
-        write_run(out, files)
-        write_report(out, images)
-    distributed.barrier()
-    return RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
+    write_run(out, files)
+    write_report(out, images)
 
 
 def _tune_threshold(model: nn.Module, run: _Run) -> float:

@@ -82,7 +82,9 @@ def _setup(verbose: bool) -> None:
         force=True,
     )
     logging.getLogger("headstart").setLevel(logging.INFO if verbose else logging.WARNING)
-    enable_progress(sys.stderr.isatty() and os.environ.get("RANK", "0") == "0")  # one bar, from rank 0
+    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun sets RANK; only rank 0 prints and draws bars
+    out_console.quiet = err_console.quiet = not main_rank
+    enable_progress(sys.stderr.isatty() and main_rank)
 
 
 def _config(data: str, config: Path | None, sets: list[str] | None, **flags: object):  # type: ignore[no-untyped-def]
@@ -183,9 +185,6 @@ def train(
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
     _setup(verbose)
-    distributed.setup()
-    if not distributed.is_main():  # rank 0 prints; the others only train
-        out_console.quiet = err_console.quiet = True
     if resume is not None:
         err_console.print(f"resuming {resume} with the configuration saved there")
         summary = runner.resume(resume)

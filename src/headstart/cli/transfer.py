@@ -55,15 +55,12 @@ def _check_names(names: str) -> None:
 
 
 def _ranked(data: str, backbones: str, cfg_args: dict[str, Any]) -> tuple[Any, Any, Any]:
-    from headstart.engine import distributed
     from headstart.runner import prepare_data
     from headstart.transferability.features import parse_candidates
     from headstart.transferability.rank import rank_backbones
 
     _check_names(backbones)
     cfg = _config(data, **cfg_args)
-    if distributed.setup(cfg.train.device) and not distributed.is_main():  # under torchrun: rank 0 prints
-        out_console.quiet = err_console.quiet = True
     prepared = prepare_data(cfg)
     candidates = parse_candidates(backbones, getattr(prepared[0], "modality", "image"))
     rows = rank_backbones(cfg, candidates, prepared, on_start=lambda n: err_console.print(f"[bold]{n}[/bold] ..."))

@@ -38,7 +38,6 @@ from headstart.errors import HeadstartError
 __all__ = [
     "ShardedBatchSampler",
     "barrier",
-    "broadcast_object",
     "gather_rows",
     "is_distributed",
     "is_main",
@@ -118,15 +117,6 @@ def teardown() -> None:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
-
-
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not is_distributed():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def mean_across(value: float) -> float:

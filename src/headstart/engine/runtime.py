@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from headstart.config import TrainConfig
+from headstart.engine.distributed import is_distributed, local_rank, world_size
 from headstart.errors import HeadstartError
 
 __all__ = ["Runtime", "resolve_runtime", "cpu_has_fast_bf16"]
@@ -54,8 +55,6 @@ class Runtime:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 
     def describe(self) -> dict[str, object]:
-        from headstart.engine.distributed import world_size
-
         return {
             "device": str(self.device),
             "precision": self.precision,
@@ -74,11 +73,8 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
             raise HeadstartError(f"train.device={cfg.device!r} is not a device; use auto, cpu, cuda or cuda:N") from exc
         if device.type == "cuda" and not torch.cuda.is_available():
             raise HeadstartError("train.device asks for CUDA but no GPU is visible; use train.device=cpu or auto")
-    if device.type == "cuda" and device.index is None:
-        from headstart.engine.distributed import is_distributed, local_rank
-
-        if is_distributed():
-            device = torch.device("cuda", local_rank())  # one GPU per process under torchrun
+    if device.type == "cuda" and device.index is None and is_distributed():
+        device = torch.device("cuda", local_rank())  # one GPU per process under torchrun
     precision = cfg.precision
     if precision == "auto":
         fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_fast_bf16()

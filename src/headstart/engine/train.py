@@ -271,8 +271,8 @@ class Trainer:
         while self.epoch < self.cfg.train.epochs:
             self.run_epoch()
             if self.run_dir is not None:
-                ckpt = self.checkpoint()  # every rank holds the same state; rank 0 writes it
-                path = save_checkpoint(self.run_dir, ckpt) if distributed.is_main() else None
+                # every rank holds the same state; rank 0 writes it
+                path = save_checkpoint(self.run_dir, self.checkpoint()) if distributed.is_main() else None
                 distributed.barrier()
                 self.on_checkpoint(path or self.run_dir / CHECKPOINT_DIR)
         if self.tb is not None:

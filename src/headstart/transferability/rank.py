@@ -19,6 +19,7 @@ import numpy as np
 from headstart.config import RunConfig
 from headstart.data.dataset import Dataset
 from headstart.data.loader import SkipLog
+from headstart.engine import distributed
 from headstart.engine.runtime import resolve_runtime
 from headstart.errors import HeadstartError
 from headstart.strategies.linear_probe import fit_probe
@@ -83,6 +84,7 @@ def rank_backbones(
 ) -> list[RankRow]:
     """Score every candidate on ``data`` (a prepared dataset and its splits); best LogME first."""
     images, splits = data
+    distributed.setup(cfg.train.device)  # joins torchrun's process group when started by torchrun
     runtime = resolve_runtime(cfg.train)
     fingerprint = images.fingerprint()
     rows = []
