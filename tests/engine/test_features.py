@@ -11,12 +11,12 @@ from headstart.engine import cache_dir, extract_features, resolve_runtime
 from headstart.runner import backbone_identity
 
 
-def _extract(images, runtime=None):  # type: ignore[no-untyped-def]
+def _extract(images, runtime=None, rows=None, model=None):  # type: ignore[no-untyped-def]
     spec = get_backbone("mobilenet_v2")
-    model, ckpt = create_model(spec)
+    fresh, ckpt = create_model(spec)
     recipe = resolve_recipe(ckpt, PreprocessConfig())
     runtime = runtime or resolve_runtime(TrainConfig())
-    return extract_features(model, images, recipe, runtime, backbone_identity(spec), 8, SkipLog())
+    return extract_features(model or fresh, images, recipe, runtime, backbone_identity(spec), 8, SkipLog(), rows=rows)
 
 
 def test_second_extraction_hits_the_cache(elpv_folder: Path) -> None:
@@ -27,6 +27,27 @@ def test_second_extraction_hits_the_cache(elpv_folder: Path) -> None:
     np.testing.assert_array_equal(first.features, second.features)
     assert first.features.shape == (28, 1280) and first.valid.all()
     assert (cache_dir() / "features" / f"{first.key}.safetensors").is_file()
+
+
+def test_rows_are_extracted_once_and_added_to_the_cache(elpv_folder: Path) -> None:
+    images = load_images(str(elpv_folder))
+    model, _ = create_model(get_backbone("mobilenet_v2"))
+    seen: list[int] = []
+    model.conv_stem.register_forward_hook(lambda _m, inputs, _o: seen.append(len(inputs[0])))
+    part = _extract(images, rows=np.arange(0, 28, 2), model=model)
+    assert not part.cached and sum(seen) == 14
+    assert part.valid[::2].all() and not part.valid[1::2].any() and not part.features[1::2].any()
+    again = _extract(images, rows=np.arange(0, 28, 4), model=model)  # a subset of what is cached
+    assert again.cached and sum(seen) == 14
+    whole = _extract(images, model=model)  # only the 14 missing rows are extracted
+    assert not whole.cached and sum(seen) == 28 and whole.valid.all()
+    np.testing.assert_array_equal(whole.features[::2], part.features[::2])
+    spec = get_backbone("mobilenet_v2")
+    fresh, ckpt = create_model(spec)
+    recipe, runtime = resolve_recipe(ckpt, PreprocessConfig()), resolve_runtime(TrainConfig())
+    full = extract_features(fresh, images, recipe, runtime, backbone_identity(spec), 8, SkipLog(), use_cache=False)
+    np.testing.assert_allclose(whole.features, full.features, atol=1e-4)  # same as one extraction of every row
+    assert _extract(images, model=model).cached and sum(seen) == 28
 
 
 def test_cache_key_depends_on_precision(elpv_folder: Path) -> None:

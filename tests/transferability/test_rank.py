@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from headstart.config import RunConfig
+from headstart.engine import cache_dir
 from headstart.runner import prepare_data
 from headstart.transferability.features import CandidateFeatures, parse_candidates
 from headstart.transferability.rank import RANK_COLUMNS, rank_backbones, rank_table_rows, score_features
@@ -57,6 +59,11 @@ def test_pretrained_ranks_above_its_random_control_on_real_cells(tiny_config: Ru
     assert len(cells[0]) == len(RANK_COLUMNS) and cells[1][4] == "-"
     again = rank_backbones(tiny_config, cands[1:], data)
     assert again[0].feature_cache_hit and again[0].logme == pre.logme
+    # only the train and validation rows were extracted: ranking never pays for the test split
+    _, splits = data
+    for path in (cache_dir() / "features").glob("*.safetensors"):
+        done = np.flatnonzero(load_file(str(path))["done"])
+        np.testing.assert_array_equal(done, np.sort(np.concatenate([splits["train"], splits["val"]])))
 
 
 def test_text_candidates_have_no_source_head(text_config: RunConfig) -> None:

@@ -87,40 +87,72 @@ def extract_features(
     num_workers: int = 0,
     use_cache: bool = True,
     fingerprint: str | None = None,
+    rows: np.ndarray | None = None,
 ) -> FeatureSet:
-    """Features of every image (eval transform, inference mode), from the cache when possible.
+    """Features of the images at ``rows`` (default: all), eval transform, inference mode, cached.
 
-    ``fingerprint`` is ``images.fingerprint()`` when the caller already has it.
+    The cache file of a dataset holds all its rows and a ``done`` mask: a call extracts only the
+    requested rows that no earlier call extracted, and adds them to the file. Rows not requested
+    (and not cached) are returned as zeros with ``valid`` False. ``fingerprint`` is
+    ``images.fingerprint()`` when the caller already has it.
     """
     start = time.perf_counter()
+    n = len(images)
+    wanted = np.zeros(n, dtype=bool)
+    wanted[np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)] = True
     key = feature_key(backbone_id, recipe, fingerprint or images.fingerprint(), runtime)
     path = cache_dir() / "features" / f"{key}.safetensors"
-    if use_cache and path.is_file():
-        try:
-            data = load_file(str(path))
-            if data["features"].shape[0] == len(images):
-                logger.info("feature cache hit %s", path)
-                for msg in json.loads(data["skipped"].tobytes().decode() or "[]"):
-                    skips.add([msg])
-                return FeatureSet(data["features"], data["valid"].astype(bool), key, True, time.perf_counter() - start)
-        except Exception as exc:  # noqa: BLE001 - a damaged cache file is re-made, never fatal
-            logger.warning("ignoring unreadable feature cache %s (%s)", path, exc)
+    cached = _read_cache(path, n) if use_cache else None
+    if cached is not None:
+        feats, valid, done, skipped = cached
+        if done[wanted].all():
+            logger.info("feature cache hit %s", path)
+            skips.add(skipped)
+            return FeatureSet(feats, valid & done, key, True, time.perf_counter() - start)
+    else:
+        feats, valid, done, skipped = None, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), []
+    missing = np.flatnonzero(wanted & ~done)
     model = runtime.model(model)
-    index = distributed.shard(np.arange(len(images)))  # each rank extracts its share; gathered below
+    index = distributed.shard(missing)  # each rank extracts its share; gathered below
     loader = eval_loader(images, index, recipe, batch_size, num_workers=num_workers)
     local = SkipLog()
-    feats, valid = run_features(model, loader, len(images), runtime, recipe, local, "extracting features")
+    new, new_valid = run_features(model, loader, n, runtime, recipe, local, "extracting features")
     if distributed.is_distributed():
-        feats, valid = _gather(feats, valid, index)
-    skips.add(list(local.items.values()))
+        new, new_valid = _gather(new, new_valid, index)
+    feats = new if feats is None else feats
+    feats[missing], valid[missing], done[missing] = new[missing], new_valid[missing], True
+    skipped = skipped + [m for m in local.items.values() if m not in skipped]
+    skips.add(skipped)
     if use_cache and distributed.is_main():
-        skipped = json.dumps(list(local.items.values())).encode()
+        text = json.dumps(skipped).encode()
         _write_atomic(
             path,
-            {"features": feats, "valid": valid.astype(np.uint8), "skipped": np.frombuffer(skipped, dtype=np.uint8)},
-            {"source": images.source, "n": str(len(images))},
+            {
+                "features": feats,
+                "valid": valid.astype(np.uint8),
+                "done": done.astype(np.uint8),
+                "skipped": np.frombuffer(text, dtype=np.uint8),
+            },
+            {"source": images.source, "n": str(n)},
         )
-    return FeatureSet(feats, valid, key, False, time.perf_counter() - start)
+    return FeatureSet(feats, valid & done, key, False, time.perf_counter() - start)
+
+
+def _read_cache(path: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+    """``(features, valid, done, skipped messages)`` of a cache file for ``n`` rows, or None."""
+    if not path.is_file():
+        return None
+    try:
+        data = load_file(str(path))
+        if data["features"].shape[0] != n:
+            return None
+        valid = data["valid"].astype(bool)
+        done = data["done"].astype(bool) if "done" in data else np.ones(n, dtype=bool)
+        skipped = json.loads(data["skipped"].tobytes().decode() or "[]")
+        return data["features"].copy(), valid, done, skipped
+    except Exception as exc:  # noqa: BLE001 - a damaged cache file is re-made, never fatal
+        logger.warning("ignoring unreadable feature cache %s (%s)", path, exc)
+        return None
 
 
 def _gather(feats: np.ndarray, valid: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -81,9 +81,18 @@ def _identity(cand: Candidate, seed: int) -> dict[str, Any]:
 
 
 def candidate_features(
-    cand: Candidate, data: Any, cfg: RunConfig, runtime: Runtime, skips: SkipLog, fingerprint: str
+    cand: Candidate,
+    data: Any,
+    cfg: RunConfig,
+    runtime: Runtime,
+    skips: SkipLog,
+    fingerprint: str,
+    rows: np.ndarray | None = None,
 ) -> CandidateFeatures:
-    """Extract (or read from the cache) one candidate's features for every example of ``data``."""
+    """Extract (or read from the cache) one candidate's features for the examples ``rows`` of ``data``.
+
+    ``rows`` defaults to every example; rows left out are zeros with ``valid`` False.
+    """
     start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)  # the random control is the same network on every call
     model, ckpt_recipe = create_model(cand.spec, None, pretrained=cand.pretrained)
@@ -101,6 +110,7 @@ def candidate_features(
         skips,
         num_workers=cfg.train.num_workers,
         fingerprint=fingerprint,
+        rows=rows,
     )
     source = None
     if cand.pretrained and not isinstance(model, TextClassifier):

@@ -1,7 +1,8 @@
 """``headstart rank``: score candidate backbones on the target data from one forward pass each.
 
-For every candidate: features of all examples through its own recipe (and the feature cache, so
-a later ``linear-probe`` of the chosen backbone extracts nothing), then on the training split
+For every candidate: features of the train and validation examples through its own recipe (and
+the feature cache, so a later ``linear-probe`` of the chosen backbone extracts only the test
+split; the test split is never read here), then on the training split
 LogME, H-score and, when the backbone has a source classifier, LEEP and NCE; on the validation
 split the accuracy of a cosine kNN and of the linear probe fitted on the training split.
 Rows are sorted by LogME, the estimator with the best published agreement with fine-tuning.
@@ -87,12 +88,13 @@ def rank_backbones(
     distributed.setup(cfg.train.device)  # joins torchrun's process group when started by torchrun
     runtime = resolve_runtime(cfg.train)
     fingerprint = images.fingerprint()
+    needed = np.concatenate([splits["train"], splits["val"]])  # the test split is not read: not extracted
     rows = []
     for cand in candidates:
         if on_start is not None:
             on_start(cand.name)
         start = time.perf_counter()
-        cf = candidate_features(cand, images, cfg, runtime, SkipLog(), fingerprint)
+        cf = candidate_features(cand, images, cfg, runtime, SkipLog(), fingerprint, needed)
         try:
             scores = score_features(cf, images.targets, splits, len(images.labels), cfg.strategy.probe_cs)
         except ValueError as exc:  # the estimators' input checks, e.g. a class missing from the train split
