@@ -96,3 +96,29 @@ def test_interrupted_run_is_not_overwritten(
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(HeadstartError, match="holds no training checkpoint"):
         runner.resume(tmp_path)
+
+
+def test_resume_refuses_changed_data_but_not_touched_files(
+    tiny_config: RunConfig, elpv_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import shutil
+
+    data = shutil.copytree(elpv_folder, tmp_path / "cells")
+    cfg = _cfg(tiny_config, "finetune", epochs=2)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, source=str(data)))
+    _kill_after(monkeypatch, 1)
+    with pytest.raises(Killed):
+        runner.train(cfg, tmp_path / "cut")
+    monkeypatch.undo()
+    removed = sorted((data / "defective").iterdir())[0]
+    kept = removed.read_bytes()
+    removed.unlink()
+    with pytest.raises(HeadstartError, match=r"data changed since the checkpoint: 28 examples then, 27 now"):
+        runner.resume(tmp_path / "cut")
+    removed.write_bytes(kept)
+    for path in data.rglob("*.png"):  # copied elsewhere / touched: same examples, so the run resumes
+        os.utime(path, (1e9, 1e9))
+    resumed = runner.resume(tmp_path / "cut")
+    assert len((resumed.out / "history.jsonl").read_text().splitlines()) == 2
+    assert (resumed.out / "headstart.json").is_file() and not (resumed.out / "checkpoint").exists()

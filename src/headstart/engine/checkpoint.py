@@ -8,6 +8,7 @@ is built beside the old one and swapped in, so a kill at any moment leaves one c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -30,6 +31,8 @@ __all__ = [
     "has_checkpoint",
     "capture_rng",
     "restore_rng",
+    "data_identity",
+    "check_same_data",
     "CHECKPOINT_DIR",
 ]
 
@@ -127,4 +130,46 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
         optimizer=torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True),
         rng=load_file(str(path / "rng.safetensors")),
         state=json.loads((path / "state.json").read_text()),
+    )
+
+
+def data_identity(images: Any, splits: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What a resumed run must find again: the examples (ids, labels, classes) and the splits.
+
+    File contents and modification times are left out on purpose, so that a run copied to another
+    machine with its data still resumes.
+    """
+    h = hashlib.blake2b(digest_size=12)
+    h.update("\x1f".join(images.labels).encode())
+    h.update("\x1f".join(images.ids).encode())
+    h.update(np.asarray(images.targets, dtype=np.int64).tobytes())
+    examples = h.hexdigest()
+    h = hashlib.blake2b(digest_size=12)
+    for name in sorted(splits):
+        h.update(name.encode() + np.asarray(splits[name], dtype=np.int64).tobytes())
+    return {
+        "n": len(images),
+        "classes": list(images.labels),
+        "split_sizes": {k: len(v) for k, v in splits.items()},
+        "examples": examples,
+        "splits": h.hexdigest(),
+    }
+
+
+def check_same_data(saved: dict[str, Any] | None, now: dict[str, Any], run_dir: Path | None) -> None:
+    """Refuse to resume on other data than the checkpoint's (a silent mix of two datasets otherwise)."""
+    if saved is None:  # a checkpoint written before the data identity was recorded
+        return
+    if saved["examples"] == now["examples"] and saved["splits"] == now["splits"]:
+        return
+    if saved["classes"] != now["classes"]:
+        what = f"the classes were {saved['classes']}, now {now['classes']}"
+    elif saved["examples"] != now["examples"]:
+        what = f"{saved['n']} examples then, {now['n']} now (or other files / labels)"
+    else:
+        what = f"the same examples but other splits ({saved['split_sizes']} then, {now['split_sizes']} now)"
+    raise HeadstartError(
+        f"cannot resume {str(run_dir)!r}: the data changed since the checkpoint: {what}. A resumed run would "
+        "continue on other examples than it started with; restore the data as it was, or start a new run "
+        "with `headstart train ... --out NEW_FOLDER`"
     )

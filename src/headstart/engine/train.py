@@ -30,6 +30,8 @@ from headstart.engine.checkpoint import (
     CHECKPOINT_DIR,
     Checkpoint,
     capture_rng,
+    check_same_data,
+    data_identity,
     restore_rng,
     save_checkpoint,
 )
@@ -299,6 +301,7 @@ class Trainer:
             "history": self.result.history,
             "seconds": self.result.seconds,
             "config": self.cfg.to_dict(),
+            "data": data_identity(self.images, self.splits),
         }
         return Checkpoint(
             self.model.state_dict(), self.best_state, self.optimizer.state_dict(), capture_rng(self.generator), state
@@ -306,6 +309,7 @@ class Trainer:
 
     def restore(self, ckpt: Checkpoint) -> None:
         s = ckpt.state
+        check_same_data(s.get("data"), data_identity(self.images, self.splits), self.run_dir)
         self.model.load_state_dict(ckpt.model)
         self.epoch, self.step = s["epoch"], s["step"]
         self.trainable, self.unfrozen_at, self.pending = set(s["trainable"]), s["unfrozen_at"], s["pending"]
