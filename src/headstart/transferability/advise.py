@@ -32,7 +32,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.loader import SkipLog
 from headstart.engine.runtime import resolve_runtime
 from headstart.transferability.features import candidate_features, parse_candidates
-from headstart.transferability.rank import RankRow
+from headstart.transferability.rank import RankRow, ranked_examples
 from headstart.transferability.shift import proxy_a_distance
 
 __all__ = ["Facts", "Advice", "advise", "gather_facts", "FAR_PAD", "LOW_CONFIDENCE"]
@@ -168,7 +168,8 @@ def gather_facts(
         cand = parse_candidates(best.backbone, getattr(images, "modality", "image"))[0]
         runtime = resolve_runtime(cfg.train)
         fr = candidate_features(cand, reference, cfg, runtime, SkipLog(), reference.fingerprint())
-        ft = candidate_features(cand, images, cfg, runtime, SkipLog(), images.fingerprint())
+        # the rows rank read, so the target's features come from the cache
+        ft = candidate_features(cand, images, cfg, runtime, SkipLog(), images.fingerprint(), ranked_examples(splits))
         pad, _ = proxy_a_distance(fr.features[fr.valid], ft.features[ft.valid], seed=cfg.data.seed)
     return Facts(
         modality=getattr(images, "modality", "image"),

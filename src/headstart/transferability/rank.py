@@ -27,7 +27,7 @@ from headstart.strategies.linear_probe import fit_probe
 from headstart.transferability.estimators import hscore, knn_accuracy, leep, logme, nce
 from headstart.transferability.features import Candidate, CandidateFeatures, candidate_features
 
-__all__ = ["RankRow", "score_features", "rank_backbones", "rank_table_rows"]
+__all__ = ["RankRow", "score_features", "ranked_examples", "rank_backbones", "rank_table_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,11 @@ def score_features(
     return scores
 
 
+def ranked_examples(splits: dict[str, np.ndarray]) -> np.ndarray:
+    """The rows ranking reads (train and validation): the test split is never extracted for it."""
+    return np.concatenate([splits["train"], splits["val"]])
+
+
 def rank_backbones(
     cfg: RunConfig,
     candidates: list[Candidate],
@@ -88,7 +93,7 @@ def rank_backbones(
     distributed.setup(cfg.train.device)  # joins torchrun's process group when started by torchrun
     runtime = resolve_runtime(cfg.train)
     fingerprint = images.fingerprint()
-    needed = np.concatenate([splits["train"], splits["val"]])  # the test split is not read: not extracted
+    needed = ranked_examples(splits)
     rows = []
     for cand in candidates:
         if on_start is not None:
