@@ -1,6 +1,6 @@
 """``headstart rank | shift | advise``: before training, which backbone, how far, which strategy.
 
-Registered on the main typer app (imported at the end of :mod:`headstart.cli.app`).
+Registered on the typer app when :mod:`headstart.cli.app` imports this module.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from headstart.cli.app import (
+from headstart.cli.common import (
     ConfigOpt,
     LimitOpt,
     SeedOpt,
     SetOpt,
     VerboseOpt,
-    _config,
-    _friendly,
-    _setup,
     app,
+    build_config,
     err_console,
+    friendly,
     out_console,
+    setup,
 )
 from headstart.errors import HeadstartError
 
@@ -60,7 +60,7 @@ def _ranked(data: str, backbones: str, cfg_args: dict[str, Any]) -> tuple[Any, A
     from headstart.transferability.rank import rank_backbones
 
     _check_names(backbones)
-    cfg = _config(data, **cfg_args)
+    cfg = build_config(data, **cfg_args)
     prepared = prepare_data(cfg)
     candidates = parse_candidates(backbones, getattr(prepared[0], "modality", "image"))
     rows = rank_backbones(cfg, candidates, prepared, on_start=lambda n: err_console.print(f"[bold]{n}[/bold] ..."))
@@ -68,7 +68,7 @@ def _ranked(data: str, backbones: str, cfg_args: dict[str, Any]) -> tuple[Any, A
 
 
 @app.command()
-@_friendly
+@friendly
 def rank(
     data: DataArg,
     backbones: BackbonesOpt = "all",
@@ -83,7 +83,7 @@ def rank(
     from headstart.transferability.rank import RANK_COLUMNS, rank_table_rows
 
     _check_format(fmt)
-    _setup(verbose)
+    setup(verbose)
     args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
     _, (images, splits), rows = _ranked(data, backbones, args)
     if fmt == "json":
@@ -100,7 +100,7 @@ def rank(
 
 
 @app.command()
-@_friendly
+@friendly
 def shift(
     source: DataArg,
     target: DataArg,
@@ -120,9 +120,9 @@ def shift(
     from headstart.transferability.shift import measure_shift
 
     _check_format(fmt)
-    _setup(verbose)
+    setup(verbose)
     _check_names(backbone)
-    cfg = _config(source, config, set_, seed=seed, limit=limit_per_class)
+    cfg = build_config(source, config, set_, seed=seed, limit=limit_per_class)
     prepared = prepare_data(cfg)
     other = limit(load_data(target, cfg.data), cfg.data.limit_per_class, cfg.data.seed)
     cand = parse_candidates(backbone, getattr(prepared[0], "modality", "image"))[0]
@@ -151,7 +151,7 @@ def shift(
 
 
 @app.command()
-@_friendly
+@friendly
 def advise(
     data: DataArg,
     backbones: BackbonesOpt = "all",
@@ -171,7 +171,7 @@ def advise(
     from headstart.transferability.advise import gather_facts
 
     _check_format(fmt)
-    _setup(verbose)
+    setup(verbose)
     args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
     cfg, prepared, rows = _ranked(data, backbones, args)
     ref = load_data(reference, cfg.data) if reference else None

@@ -1,0 +1,109 @@
+"""``headstart evaluate | predict``: use a trained run on labelled or new data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from headstart.cli.common import VerboseOpt, app, friendly, out_console, report_skips, setup
+from headstart.errors import HeadstartError
+
+__all__ = ["evaluate", "predict"]
+
+
+@app.command()
+@friendly
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="run directory written by `headstart train`")],
+    data: Annotated[str | None, typer.Argument(help="labelled data (default: the run's data, test split)")] = None,
+    out: Annotated[Path | None, typer.Option(help="write metrics JSON here")] = None,
+    split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Metrics of a trained run on labelled data (accuracy, macro P/R/F1, ROC-AUC, per class, confusion)."""
+    from headstart.artifacts import evaluate_run, load_run
+
+    setup(verbose)
+    result = evaluate_run(load_run(run), data, split)
+    m = result.metrics
+    table = Table(title=f"{run} on {data or 'its own data'} ({result.split}: {m['n']} images)")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for label, pc in m["per_class"].items():
+        table.add_row(label, f"{pc['precision']:.3f}", f"{pc['recall']:.3f}", f"{pc['f1']:.3f}", str(pc["support"]))
+    out_console.print(table)
+    auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
+    out_console.print(f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  ROC-AUC {auc}")
+    report_skips(len(result.skipped), run)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**m, "split": result.split, "skipped_unreadable": result.skipped}, indent=2) + "\n")
+        out_console.print(f"metrics written to {out}")
+
+
+@app.command()
+@friendly
+def predict(
+    run: Annotated[Path, typer.Argument(help="run directory written by `headstart train`")],
+    files: Annotated[
+        list[str] | None, typer.Argument(help="image files; for a text run, files with one text per line")
+    ] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", help="a text to classify (repeatable)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json | csv | table")] = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Predict labels with the run's saved preprocessing recipe, in input order (images, or texts for text runs)."""
+    from headstart.artifacts import load_run
+
+    setup(verbose)
+    if fmt not in ("json", "csv", "table"):
+        raise HeadstartError(f"--format {fmt!r}; choose json, csv or table")
+    loaded = load_run(run)
+    records, key = _predict_records(loaded, files or [], text or [])
+    if fmt == "json":
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow([key, "label", *[f"p_{label}" for label in loaded.labels], "error"])
+        for r in records:
+            probs = r.get("probabilities") or {}
+            writer.writerow(
+                [r[key], r.get("label") or "", *[probs.get(lb, "") for lb in loaded.labels], r.get("error", "")]
+            )
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table()
+        for col in (key, "label", "probability"):
+            table.add_column(col, overflow="ellipsis", max_width=60 if key == "text" else None)
+        for r in records:
+            p = r["probabilities"][r["label"]] if r.get("label") else None
+            table.add_row(r[key], r.get("label") or f"[red]{r.get('error')}[/red]", "" if p is None else f"{p:.3f}")
+        out_console.print(table)
+
+
+def _predict_records(loaded: Any, files: list[str], texts: list[str]) -> tuple[list[dict[str, Any]], str]:
+    """Records in input order and the name of their input field (``path`` or ``text``)."""
+    from headstart.artifacts import predict_files, predict_texts
+
+    if loaded.modality == "image":
+        if texts:
+            raise HeadstartError("--text is for text runs; this run classifies images (pass image files)")
+        if not files:
+            raise HeadstartError("pass one or more image files to predict")
+        return predict_files(loaded, files), "path"
+    for f in files:
+        try:
+            texts += [line for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HeadstartError(f"cannot read {f!r} as UTF-8 text with one text per line ({exc})") from exc
+    if not texts:
+        raise HeadstartError('pass --text "..." (repeatable) or a file with one text per line')
+    return predict_texts(loaded, texts), "text"
