@@ -53,3 +53,39 @@ def test_splits_json_round_trip(elpv: ImageSet) -> None:
     saved["test"].append("builtin:elpv/999999")
     with pytest.raises(HeadstartError, match="no longer in"):
         splits_from_json(sub, saved)
+
+
+def _texts(texts: list[str], targets: list[int]):  # type: ignore[no-untyped-def]
+    from headstart.data import TextSet
+
+    ids = [f"row {i}" for i in range(len(texts))]
+    return TextSet("inline", ids, np.asarray(targets, dtype=np.int64), ["neg", "pos"], texts)
+
+
+def test_repeated_texts_stay_in_one_split(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(0)
+    base = [f"review number {i}" for i in range(200)]
+    picks = rng.integers(0, 200, 400)  # 400 texts drawn with repeats from 200 distinct ones
+    texts = [base[i] if j % 2 else f"  {base[i].upper()} " for j, i in enumerate(picks)]  # case and spaces vary
+    targets = [int(i % 2) for i in picks]
+    targets[1] = 1 - targets[1]  # one repeat carries the other label
+    data = _texts(texts, targets)
+    with caplog.at_level("WARNING"):
+        s = make_splits(data, DataConfig())
+    assert sorted(np.concatenate(list(s.values())).tolist()) == list(range(400))
+    split_of = {i: name for name, idx in s.items() for i in idx}
+    for i in range(200):  # every copy of a text is in the split of its first copy
+        assert len({split_of[j] for j in np.flatnonzero(picks == i)}) <= 1
+    assert all(len(v) > 30 for v in s.values())
+    repeats = 400 - len(np.unique(picks))
+    assert f"{repeats} example(s) repeat an earlier identical input" in caplog.text
+    assert "1 repeated input(s) carry more than one label" in caplog.text
+
+
+def test_without_repeats_the_split_is_the_plain_stratified_one() -> None:
+    targets = np.arange(100) % 2
+    data = _texts([f"text {i}" for i in range(100)], targets.tolist())
+    s = make_splits(data, DataConfig(seed=5))
+    plain = stratified_split(targets, [0.15, 0.15], seed=5)
+    for got, want in zip(s.values(), plain, strict=True):
+        np.testing.assert_array_equal(got, want)
