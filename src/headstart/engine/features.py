@@ -117,10 +117,15 @@ def extract_features(
     loader = eval_loader(images, index, recipe, batch_size, num_workers=num_workers)
     local = SkipLog()
     new, new_valid = run_features(model, loader, n, runtime, recipe, local, "extracting features")
-    if distributed.is_distributed():
-        new, new_valid = _gather(new, new_valid, index)
-    feats = new if feats is None else feats
-    feats[missing], valid[missing], done[missing] = new[missing], new_valid[missing], True
+    if distributed.is_distributed():  # every rank's rows of ``missing`` (sorted, so in ``missing`` order)
+        rows_new, ok_new = _gather(new, new_valid, index)
+    else:
+        rows_new, ok_new = new[missing], new_valid[missing]
+    if feats is None:
+        feats = np.zeros((n, rows_new.shape[1]), dtype=np.float32)
+    if rows_new.shape[1] == feats.shape[1]:  # (k, 0) when every new image was unreadable
+        feats[missing] = rows_new
+    valid[missing], done[missing] = ok_new, True
     skipped = skipped + [m for m in local.items.values() if m not in skipped]
     skips.add(skipped)
     if use_cache and distributed.is_main():
@@ -156,6 +161,6 @@ def _read_cache(path: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 
 def _gather(feats: np.ndarray, valid: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every rank's rows of its shard ``index`` -> all rows in dataset order, on every rank."""
+    """Every rank's rows of its shard ``index`` -> the rows of all shards in dataset order, on every rank."""
     rows, ok = distributed.gather_rows([feats[index], valid[index]], index)
     return rows.astype(np.float32), ok.astype(bool)
