@@ -5,7 +5,9 @@ For each dataset, ranks the four catalog image backbones plus a randomly initial
 efficientnet_lite0 (`rank_backbones`, with an empty feature cache so that extraction is paid),
 then trains every candidate with the default strategy (`scratch` for the random one) once per
 training seed, and reports per estimator Kendall's tau between its scores and the measured test
-accuracy (mean over seeds), and ranking time vs training time.
+accuracy (mean over seeds), and ranking time vs training time. A second ground truth is the test
+accuracy of a linear probe on each candidate's features (the `linear-probe` fit, deterministic, so
+free of training-seed noise; the issue allows "fine-tunes (or probes)").
 
 Because tau over five candidates is decided by a few pairs, the script also says how precise the
 measured ranking itself is: a paired bootstrap over test examples gives each tau a 90% interval,
@@ -108,6 +110,35 @@ def train_all(cfg, data, candidates, seeds: int, out: Path, saved: dict) -> dict
     return saved
 
 
+def probe_all(cfg, data, candidates, saved: dict) -> dict:  # type: ignore[no-untyped-def]
+    """Per candidate: a linear probe (the `linear-probe` strategy's fit, C chosen on val) scored on test.
+
+    Deterministic given the features, so unlike fine-tuning it carries no training-seed noise; the
+    features of train + val come from the cache `rank` filled, only the test rows are extracted.
+    """
+    from headstart.data import SkipLog
+    from headstart.engine import resolve_runtime
+    from headstart.strategies.linear_probe import fit_probe
+    from headstart.transferability.features import candidate_features
+
+    images, splits = data
+    runtime, fingerprint = resolve_runtime(cfg.train), images.fingerprint()
+    for cand in candidates:
+        if cand.name in saved:
+            continue
+        start = time.perf_counter()
+        cf = candidate_features(cand, images, cfg, runtime, SkipLog(), fingerprint)
+        tr, va, te = (splits[k] for k in ("train", "val", "test"))
+        y = images.targets
+        fit = fit_probe(cf.features[tr], y[tr], cf.features[va], y[va], len(images.labels), cfg.strategy.probe_cs)
+        pred = (cf.features[te] @ fit.weight.T + fit.bias).argmax(1)
+        right = (pred == y[te]).astype(float)
+        saved[cand.name] = {"accuracy": float(right.mean()), "seconds": time.perf_counter() - start}
+        saved[cand.name]["correct"] = right.tolist()
+        print(f"  probe {cand.name:26s} test accuracy {right.mean():.4f}  {saved[cand.name]['seconds']:6.1f} s")
+    return saved
+
+
 def _save(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -171,6 +202,26 @@ def ceilings(correct: dict[str, np.ndarray], n_draws: int) -> dict[str, float]:
     return out
 
 
+def report(truth: str, scores: dict, correct: dict, per_seed: dict | None, n_boot: int) -> tuple[dict, dict]:
+    """Print the per-candidate table and the taus against one ground truth; return (taus, ceilings)."""
+    n_test = next(iter(correct.values())).shape[1]
+    print(f"\n## ground truth: {truth} test accuracy ({n_test} test images)")
+    print(f"\n| backbone | {' | '.join(ESTIMATORS)} | test accuracy |")
+    print("|---|" + "---:|" * (len(ESTIMATORS) + 1))
+    for c, row in scores.items():
+        cells = ["-" if row[e] is None else f"{row[e]:.4f}" for e in ESTIMATORS]
+        seeds = f" ({per_seed[c]})" if per_seed and "/" in per_seed[c] else ""
+        print(f"| {c} | {' | '.join(cells)} | {correct[c].mean():.4f}{seeds} |")
+    taus = taus_with_noise(scores, correct, n_boot)
+    ceil = ceilings(correct, n_boot)
+    print("\n| estimator | tau (5 candidates) | 90% paired-bootstrap interval | tau (4 pretrained) |")
+    print("|---|---:|---:|---:|")
+    for e, t in taus.items():
+        print(f"| {e} | {t['tau']:+.2f} | [{t['boot_5']:+.2f}, {t['boot_95']:+.2f}] | {t['tau_pretrained']:+.2f} |")
+    print("noise ceiling of the measured ranking: " + ", ".join(f"{k} {v:+.2f}" for k, v in ceil.items()), flush=True)
+    return taus, ceil
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", default="fashion-mnist,elpv")
@@ -210,35 +261,30 @@ def main() -> None:
         correct = {c: np.array([runs[f"{c}@{s}"]["correct"] for s in range(args.seeds)]) for c in scores}
         train_seconds = sum(runs[f"{c}@0"]["seconds"] for c in scores)
         rank_seconds = saved["rank"]["seconds"]
-        n_test = sizes["test"]
-
-        print(f"\n| backbone | {' | '.join(ESTIMATORS)} | trained test acc (mean of {args.seeds}) | train s |")
-        print("|---|" + "---:|" * (len(ESTIMATORS) + 2))
-        for c, row in scores.items():
-            cells = ["-" if row[e] is None else f"{row[e]:.4f}" for e in ESTIMATORS]
-            per_seed = "/".join(f"{runs[f'{c}@{s}']['accuracy']:.4f}" for s in range(args.seeds))
-            acc = correct[c].mean()
-            secs = runs[f"{c}@0"]["seconds"]
-            print(f"| {c} | {' | '.join(cells)} | {acc:.4f} ({per_seed}) | {secs:.0f} |")
-        taus = taus_with_noise(scores, correct, args.bootstrap)
-        ceil = ceilings(correct, args.bootstrap)
-        print(f"\n{n_test} test images. Kendall tau vs trained accuracy [90% paired-bootstrap interval]:")
-        print("| estimator | tau (5 candidates) | 90% interval | tau (4 pretrained) |")
-        print("|---|---:|---:|---:|")
-        for e, t in taus.items():
-            print(f"| {e} | {t['tau']:+.2f} | [{t['boot_5']:+.2f}, {t['boot_95']:+.2f}] | {t['tau_pretrained']:+.2f} |")
-        print("noise ceiling of the measured ranking: " + ", ".join(f"{k} {v:+.2f}" for k, v in ceil.items()))
+        per_seed = {c: "/".join(f"{runs[f'{c}@{s}']['accuracy']:.4f}" for s in range(args.seeds)) for c in scores}
+        taus, ceil = report(f"fine-tuned ({args.seeds} seed(s))", scores, correct, per_seed, args.bootstrap)
+        probes = probe_all(cfg, data, candidates, saved.setdefault("probe", {}))
+        _save(path, saved)
+        probe_correct = {c: np.array([probes[c]["correct"]]) for c in scores}
+        p_taus, p_ceil = report("linear probe", scores, probe_correct, None, args.bootstrap)
         speedup = train_seconds / rank_seconds
         print(f"ranking {rank_seconds:.0f} s vs training all once {train_seconds:.0f} s: {speedup:.1f}x faster")
-        saved["summary"] = {"taus": taus, "ceilings": ceil, "rank_s": rank_seconds, "train_s": train_seconds}
+        saved["summary"] = {
+            "finetune": {"taus": taus, "ceilings": ceil},
+            "probe": {"taus": p_taus, "ceilings": p_ceil},
+            "rank_s": rank_seconds,
+            "train_s": train_seconds,
+        }
         _save(path, saved)
-        summary.append((name, taus, ceil, rank_seconds, train_seconds))
+        summary.append((name, "fine-tuned", taus, ceil, rank_seconds, train_seconds))
+        summary.append((name, "linear probe", p_taus, p_ceil, rank_seconds, train_seconds))
     head = " | ".join(f"tau {e}" for e in ESTIMATORS)
-    print(f"\n| dataset | {head} | split-half tau | rank s | train s | speed-up |")
-    print("|---|" + "---:|" * (len(ESTIMATORS) + 4))
-    for name, taus, ceil, rs, ts in summary:
+    print(f"\n| dataset | measured by | {head} | noise ceiling | rank s | train s | speed-up |")
+    print("|---|---|" + "---:|" * (len(ESTIMATORS) + 4))
+    for name, truth, taus, ceil, rs, ts in summary:
         cells = " | ".join(f"{taus[e]['tau']:+.2f}" for e in ESTIMATORS)
-        print(f"| {name} | {cells} | {ceil['split_half_tau_median']:+.2f} | {rs:.0f} | {ts:.0f} | {ts / rs:.1f}x |")
+        noise = min(ceil.values())
+        print(f"| {name} | {truth} | {cells} | {noise:+.2f} | {rs:.0f} | {ts:.0f} | {ts / rs:.1f}x |")
 
 
 if __name__ == "__main__":
