@@ -87,8 +87,11 @@ def correctness(run_dir: Path, test_ids: list[str]) -> np.ndarray:
     return np.array([right[i] for i in test_ids])
 
 
-def train_all(cfg, data, candidates, seeds: int, out: Path, saved: dict) -> dict:  # type: ignore[no-untyped-def]
-    """Per candidate and seed: test accuracy, wall time and per-example correctness (reused from ``saved``)."""
+def train_all(cfg, data, candidates, seeds: int, save, saved: dict) -> dict:  # type: ignore[no-untyped-def]
+    """Per candidate and seed: test accuracy, wall time and per-example correctness (reused from ``saved``).
+
+    ``save()`` is called after every training, so an interrupted bench continues where it stopped.
+    """
     from headstart import runner
 
     images, splits = data
@@ -105,7 +108,7 @@ def train_all(cfg, data, candidates, seeds: int, out: Path, saved: dict) -> dict
             s = runner.train(c, Path(tempfile.mkdtemp(prefix="headstart-bench-rank-")) / key.replace(":", "-"), data)
             right = correctness(s.out, test_ids)
             saved[key] = {"accuracy": float(s.metrics["accuracy"]), "seconds": s.seconds, "correct": right.tolist()}
-            _save(out, saved)
+            save()
             print(f"  seed {seed} {cand.name:26s} accuracy {right.mean():.4f}  {s.seconds:6.1f} s", flush=True)
     return saved
 
@@ -255,7 +258,7 @@ def main() -> None:
             rows = rank_backbones(cfg, candidates, data)
             saved["rank"] = {"seconds": time.perf_counter() - t, "rows": [r.to_dict() for r in rows]}
             _save(path, saved)
-        runs = train_all(cfg, data, candidates, args.seeds, path, saved.setdefault("runs", {}))
+        runs = train_all(cfg, data, candidates, args.seeds, lambda: _save(path, saved), saved.setdefault("runs", {}))
         _save(path, saved)
         scores = {r["backbone"]: r for r in saved["rank"]["rows"]}
         correct = {c: np.array([runs[f"{c}@{s}"]["correct"] for s in range(args.seeds)]) for c in scores}
