@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -258,7 +259,8 @@ def main() -> None:
             rows = rank_backbones(cfg, candidates, data)
             saved["rank"] = {"seconds": time.perf_counter() - t, "rows": [r.to_dict() for r in rows]}
             _save(path, saved)
-        runs = train_all(cfg, data, candidates, args.seeds, lambda: _save(path, saved), saved.setdefault("runs", {}))
+        save = functools.partial(_save, path, saved)
+        runs = train_all(cfg, data, candidates, args.seeds, save, saved.setdefault("runs", {}))
         _save(path, saved)
         scores = {r["backbone"]: r for r in saved["rank"]["rows"]}
         correct = {c: np.array([runs[f"{c}@{s}"]["correct"] for s in range(args.seeds)]) for c in scores}
