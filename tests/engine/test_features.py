@@ -50,6 +50,20 @@ def test_rows_are_extracted_once_and_added_to_the_cache(elpv_folder: Path) -> No
     assert _extract(images, model=model).cached and sum(seen) == 28
 
 
+def test_cache_files_without_a_done_mask_are_complete(elpv_folder: Path) -> None:
+    """Files written before the cache recorded which rows it holds still count as every row."""
+    from safetensors.numpy import load_file, save_file
+
+    images = load_images(str(elpv_folder))
+    first = _extract(images)
+    path = cache_dir() / "features" / f"{first.key}.safetensors"
+    old = {k: v for k, v in load_file(str(path)).items() if k != "done"}
+    save_file(old, str(path))
+    again = _extract(images)
+    assert again.cached and again.valid.all()
+    np.testing.assert_array_equal(again.features, first.features)
+
+
 def test_cache_key_depends_on_precision(elpv_folder: Path) -> None:
     images = load_images(str(elpv_folder))
     a = _extract(images, resolve_runtime(TrainConfig(precision="fp32")))
