@@ -26,6 +26,7 @@ from headstart.artifacts.run_files import (
 )
 from headstart.backbones.catalog import (
     BackboneSpec,
+    backbone_identity,
     classifier,
     create_model,
     get_backbone,
@@ -54,7 +55,7 @@ from headstart.strategies.lp_ft import fit_temperature, scale_head
 from headstart.strategies.plan import plan_markdown, plan_rows
 from headstart.strategies.tfidf import TfidfRecipe, fit_tfidf
 
-__all__ = ["RunSummary", "prepare_data", "resolve_config", "train", "resume", "backbone_identity"]
+__all__ = ["RunSummary", "prepare_data", "resolve_config", "train", "resume"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,19 +88,6 @@ def resolve_config(cfg: RunConfig, spec: BackboneSpec) -> RunConfig:
     if cfg.strategy.backbone_lr_factor is not None:
         return cfg
     return replace(cfg, strategy=replace(cfg.strategy, backbone_lr_factor=spec.backbone_lr_factor))
-
-
-def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
-    """What identifies the weights (for the manifest and the feature-cache key)."""
-    ident: dict[str, Any] = {"name": spec.name, "architecture": spec.architecture, "source": spec.source}
-    if spec.weights_file:
-        st = Path(spec.weights_file).stat()
-        ident["weights_file"] = {
-            "path": str(Path(spec.weights_file).resolve()),
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-        }
-    return ident
 
 
 @dataclass(frozen=True)
@@ -259,10 +247,11 @@ def _finish(
         scored.y, scored.proba, images.labels, threshold=threshold, n_boot=cfg.eval.n_boot, seed=cfg.train.seed
     )
     trainable = max((h["trainable_params"] for h in history), default=0)
+    summary = RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
     if distributed.is_main():  # one writer; the other ranks only wait for the run directory
-        _write(model, strategy, run, fitted, ckpt_recipe, metrics, threshold, seconds, out, resumed)
+        _write(model, strategy, run, fitted, ckpt_recipe, threshold, summary, resumed)
     distributed.barrier()
-    return RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), cache_hit)
+    return summary
 
 
 def _write(
@@ -271,23 +260,20 @@ def _write(
     run: _Run,
     fitted: Fitted,
     ckpt_recipe: Any,
-    metrics: dict[str, Any],
     threshold: float | None,
-    seconds: float,
-    out: Path,
+    summary: RunSummary,
     resumed: bool,
 ) -> None:
-    """The run directory: manifest, weights, metrics, history, splits, plan, predictions, report."""
-    cfg, images = run.cfg, run.images
-    history, best_epoch, scored, cache_hit, extra = fitted
+    """The run directory of ``summary``: manifest, weights, metrics, history, splits, plan, predictions, report."""
+    cfg, images, out, metrics = run.cfg, run.images, summary.out, summary.metrics
+    history, best_epoch, scored, _, extra = fitted
     plan = plan_rows(model, strategy, cfg, steps_per_epoch(len(run.splits["train"]), cfg.train.batch_size))
-    trainable = max((h["trainable_params"] for h in history), default=0)
     manifest = _manifest(run, ckpt_recipe, metrics)
     manifest.update(
         best_epoch=best_epoch,
-        seconds=seconds,
-        trainable_params=trainable,
-        feature_cache_hit=cache_hit,
+        seconds=summary.seconds,
+        trainable_params=summary.trainable_params,
+        feature_cache_hit=summary.feature_cache_hit,
         plan=plan,
         resumed=resumed,
         threshold=threshold,

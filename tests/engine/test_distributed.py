@@ -110,7 +110,7 @@ def _close(a: Path, b: Path) -> None:
 
 def _cache_some_rows(cfg: RunConfig) -> None:
     """Extract every third example of the run's data into the cache, as `rank` would have."""
-    from headstart.backbones import create_model, get_backbone
+    from headstart.backbones import backbone_identity, create_model, get_backbone
     from headstart.backbones.catalog import resolve_any_recipe
     from headstart.data import SkipLog
     from headstart.engine import extract_features, resolve_runtime
@@ -121,7 +121,7 @@ def _cache_some_rows(cfg: RunConfig) -> None:
     recipe = resolve_any_recipe(ckpt, cfg.preprocess)
     rows = np.arange(0, len(images), 3)
     fs = extract_features(
-        model, images, recipe, resolve_runtime(cfg.train), runner.backbone_identity(spec), 8, SkipLog(), rows=rows
+        model, images, recipe, resolve_runtime(cfg.train), backbone_identity(spec), 8, SkipLog(), rows=rows
     )
     assert fs.valid.sum() == len(rows)
 

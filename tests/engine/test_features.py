@@ -4,11 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headstart.backbones import create_model, get_backbone, resolve_recipe
+from headstart.backbones import backbone_identity, create_model, get_backbone, resolve_recipe
 from headstart.config import PreprocessConfig, TrainConfig
 from headstart.data import SkipLog, load_images
 from headstart.engine import cache_dir, extract_features, resolve_runtime
-from headstart.runner import backbone_identity
 
 
 def _extract(images, runtime=None, rows=None, model=None):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +40,7 @@ __all__ = [
     "classifier",
     "encoder_location",
     "resolve_any_recipe",
+    "backbone_identity",
 ]
 
 logger = logging.getLogger(__name__)
@@ -290,3 +292,16 @@ def torch_load_packaged(spec: BackboneSpec) -> dict[str, torch.Tensor]:
             f"{spec.name}: packaged weights file {str(path)!r} is missing; reinstall with `make setup`"
         )
     return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:
+    """What identifies the weights (for the manifest and the feature-cache key)."""
+    ident: dict[str, Any] = {"name": spec.name, "architecture": spec.architecture, "source": spec.source}
+    if spec.weights_file:
+        st = Path(spec.weights_file).stat()
+        ident["weights_file"] = {
+            "path": str(Path(spec.weights_file).resolve()),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+        }
+    return ident

@@ -99,6 +99,7 @@ class Trainer:
     ):
         self.model, self.strategy, self.images, self.splits = runtime.model(model), strategy, images, splits
         self.recipe, self.cfg, self.runtime, self.skips, self.run_dir = recipe, cfg, runtime, skips, run_dir
+        self.data_id = data_identity(images, splits)  # recorded in checkpoints, checked on resume
         self.groups: list[LayerGroup] = layer_groups(self.model)
         self.names = [g.name for g in self.groups]
         self.module_group = module_groups(self.model, self.groups)
@@ -301,7 +302,7 @@ class Trainer:
             "history": self.result.history,
             "seconds": self.result.seconds,
             "config": self.cfg.to_dict(),
-            "data": data_identity(self.images, self.splits),
+            "data": self.data_id,
         }
         return Checkpoint(
             self.model.state_dict(), self.best_state, self.optimizer.state_dict(), capture_rng(self.generator), state
@@ -309,7 +310,7 @@ class Trainer:
 
     def restore(self, ckpt: Checkpoint) -> None:
         s = ckpt.state
-        check_same_data(s.get("data"), data_identity(self.images, self.splits), self.run_dir)
+        check_same_data(s.get("data"), self.data_id, self.run_dir)
         self.model.load_state_dict(ckpt.model)
         self.epoch, self.step = s["epoch"], s["step"]
         self.trainable, self.unfrozen_at, self.pending = set(s["trainable"]), s["unfrozen_at"], s["pending"]

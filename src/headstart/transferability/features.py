@@ -17,6 +17,7 @@ import torch
 
 from headstart.backbones.catalog import (
     BackboneSpec,
+    backbone_identity,
     create_model,
     get_backbone,
     list_backbones,
@@ -30,7 +31,6 @@ from headstart.engine.features import extract_features
 from headstart.engine.inference import head_logits
 from headstart.engine.runtime import Runtime
 from headstart.errors import HeadstartError
-from headstart.runner import backbone_identity
 
 __all__ = ["Candidate", "CandidateFeatures", "parse_candidates", "candidate_features"]
 
