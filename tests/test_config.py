@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from headstart.config import RunConfig, apply_overrides, load_config
+from headstart.config import RunConfig, apply_overrides, check_seed, load_config
 from headstart.errors import HeadstartError
+from tests.console import headstart, refused
 
 
 def test_defaults_round_trip_through_dict() -> None:
@@ -57,3 +58,40 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(HeadstartError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.seed=-5", "data.seed=-5 is out of range; seeds (--seed, data.seed, train.seed) must be 0..4294967295"),
+        ("train.seed=4294967296", "train.seed=4294967296 is out of range"),
+        ("train.seed=100000000000000000000", "train.seed=100000000000000000000 is out of range"),
+        ("train.seed=1e20", "train.seed must be of type int, got 1e+20"),
+    ],
+)
+def test_seeds_outside_numpys_range_are_refused(override: str, message: str) -> None:
+    with pytest.raises(HeadstartError) as err:
+        load_config(None, [override])
+    assert message in str(err.value)
+
+
+def test_seed_range_covers_every_repeat() -> None:
+    assert load_config(None, ["data.seed=4294967295", "train.seed=0"]).data.seed == 2**32 - 1  # the largest seed
+    check_seed("train.seed", 2**32 - 3, count=3)  # seeds ..., 2**32 - 1: all valid
+    with pytest.raises(HeadstartError) as err:
+        check_seed("train.seed", 2**32 - 2, count=3)
+    assert str(err.value) == (
+        "--seeds 3 from train.seed=4294967294 runs seeds up to 4294967296, past numpy's limit 4294967295; "
+        "use a seed in 0..4294967293 or fewer --seeds"
+    )
+
+
+def test_bad_seeds_on_the_command_line(tmp_path: Path) -> None:
+    """Refused before any data is read: `--seed -1` by the config, `--seed 1e20` by typer (not an integer)."""
+    negative = headstart("train", "builtin:elpv", "--seed", "-1", "--out", str(tmp_path / "a"))
+    refused(negative, "data.seed=-1 is out of range", "must be 0..4294967295")
+    huge = headstart("train", "builtin:elpv", "--seed", "1e20", "--out", str(tmp_path / "b"))
+    assert huge.returncode == 2 and "Invalid value for '--seed'" in huge.stderr, huge.stderr
+    via_set = headstart("train", "builtin:elpv", "--set", "data.seed=-5", "--out", str(tmp_path / "c"))
+    refused(via_set, "data.seed=-5 is out of range")
+    assert not any(tmp_path.iterdir())  # nothing written

@@ -27,6 +27,8 @@ __all__ = [
     "RunConfig",
     "load_config",
     "apply_overrides",
+    "check_seed",
+    "SEED_LIMIT",
 ]
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
@@ -36,6 +38,25 @@ PRECISIONS = ("auto", "fp32", "bf16")
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise HeadstartError(msg)
+
+
+SEED_LIMIT = 2**32  # numpy's RandomState takes seeds 0 .. 2**32 - 1 (torch takes more)
+
+
+def check_seed(key: str, seed: int, count: int = 1) -> None:
+    """Refuse a seed numpy cannot take; with ``count`` (``--seeds N``) the seeds seed .. seed+N-1 must all fit.
+
+    ``check_seed("train.seed", 2**32)`` raises ``train.seed=4294967296 is out of range; ... must be 0..4294967295``.
+    """
+    top = SEED_LIMIT - count
+    if 0 <= seed <= top:
+        return
+    if count > 1 and 0 <= seed < SEED_LIMIT:
+        raise HeadstartError(
+            f"--seeds {count} from {key}={seed} runs seeds up to {seed + count - 1}, past numpy's limit "
+            f"{SEED_LIMIT - 1}; use a seed in 0..{top} or fewer --seeds"
+        )
+    raise HeadstartError(f"{key}={seed} is out of range; seeds (--seed, data.seed, train.seed) must be 0..{top}")
 
 
 @dataclass
@@ -50,6 +71,7 @@ class DataConfig:
     limit_per_class: int | None = None  # keep at most this many examples per class (quick runs)
 
     def __post_init__(self) -> None:
+        check_seed("data.seed", self.seed)
         _check(0 < self.val_fraction < 1, f"data.val_fraction={self.val_fraction} must be in (0, 1)")
         _check(self.sampler in ("shuffle", "balanced"), f"data.sampler={self.sampler!r}; choose shuffle or balanced")
         _check(0 < self.test_fraction < 1, f"data.test_fraction={self.test_fraction} must be in (0, 1)")
@@ -172,6 +194,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
+        check_seed("train.seed", self.seed)
         _check(self.log in ("jsonl", "tensorboard"), f"train.log={self.log!r}; choose jsonl or tensorboard")
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
         _check(self.precision in PRECISIONS, f"train.precision={self.precision!r}; choose {PRECISIONS}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,20 @@ from typing import Any
 import numpy as np
 
 from headstart import runner
+from headstart.artifacts.out_dir import check_out, claim_out
 from headstart.config import RunConfig
 from headstart.report.verdict import verdict
 
-__all__ = ["SUMMARY_METRICS", "Comparison", "seed_config", "train_seeds", "aggregate", "summary_row", "compare"]
+__all__ = [
+    "SUMMARY_METRICS",
+    "Comparison",
+    "seed_config",
+    "train_seeds",
+    "check_outs",
+    "aggregate",
+    "summary_row",
+    "compare",
+]
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc", "balanced_accuracy", "pr_auc", "ece")
 # two-sided 97.5% quantiles of Student's t for 1..10 degrees of freedom (interval of a mean over seeds)
@@ -40,10 +50,22 @@ def _seeds(cfg: RunConfig, n: int) -> list[int]:
 
 
 def train_seeds(cfg: RunConfig, out: Path, seeds: int) -> list[runner.RunSummary]:
-    """One run (``seeds=1``: into ``out``) or one per seed (into ``out/seed-<s>``)."""
+    """One run (``seeds=1``: into ``out``) or one per seed (into ``out/seed-<s>``).
+
+    Every run folder is checked before the first training starts (``check_out``)."""
     if seeds == 1:
         return [runner.train(cfg, out)]
-    return [runner.train(seed_config(cfg, s), out / f"seed-{s}") for s in _seeds(cfg, seeds)]
+    targets = {s: out / f"seed-{s}" for s in _seeds(cfg, seeds)}
+    check_outs(cfg, out, targets.values())
+    with claim_out(out, cfg.data.source):
+        return [runner.train(seed_config(cfg, s), target) for s, target in targets.items()]
+
+
+def check_outs(cfg: RunConfig, container: Path, runs: Iterable[Path]) -> None:
+    """Refuse an unsafe container folder or run folder before any of the runs starts."""
+    check_out(container, cfg.data.source)
+    for target in runs:
+        check_out(target, cfg.data.source)
 
 
 def _t975(dof: int) -> float:
@@ -93,6 +115,10 @@ def summary_row(name: str, summaries: list[runner.RunSummary]) -> dict[str, Any]
     return row
 
 
+def _run_folder(out: Path, strategy: str, seed: int, seeds: int) -> Path:
+    return out / strategy if seeds == 1 else out / strategy / f"seed-{seed}"
+
+
 def compare(
     cfg: RunConfig,
     strategies: list[str],
@@ -102,14 +128,18 @@ def compare(
 ) -> Comparison:
     """Every strategy on the same split per seed (``out/<strategy>`` or ``out/<strategy>/seed-<s>``).
 
+    Every run folder is checked before the first training starts; the caller claims ``out`` itself
+    (:func:`~headstart.artifacts.out_dir.claim_out`) for as long as it writes the comparison files.
+
     ``on_start(strategy, seed)`` is called before each run (the CLI prints progress with it)."""
     runs: dict[str, list[runner.RunSummary]] = {name: [] for name in strategies}
+    check_outs(cfg, out, [_run_folder(out, name, s, seeds) for name in strategies for s in _seeds(cfg, seeds)])
     for seed in _seeds(cfg, seeds):
         seeded = seed_config(cfg, seed)
         prepared = runner.prepare_data(seeded)
         for name in strategies:
             run_cfg = dataclasses.replace(seeded, strategy=dataclasses.replace(seeded.strategy, name=name))
-            target = out / name if seeds == 1 else out / name / f"seed-{seed}"
+            target = _run_folder(out, name, seed, seeds)
             if on_start is not None:
                 on_start(name, seed)
             runs[name].append(runner.train(run_cfg, target, prepared))

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.artifacts.out_dir import check_out, claim_out
 from headstart.artifacts.run_dir import RunFiles, package_versions, write_run
 from headstart.artifacts.run_files import (
     PREDICTIONS,
@@ -46,7 +47,7 @@ from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
 from headstart.engine.runtime import Runtime, resolve_runtime
 from headstart.engine.train import steps_per_epoch, train_gradient
-from headstart.errors import HeadstartError
+from headstart.errors import HeadstartError, RunInterrupted
 from headstart.metrics.classification import compute_metrics
 from headstart.metrics.threshold import tune_threshold
 from headstart.strategies.base import Strategy, get_strategy
@@ -180,14 +181,6 @@ def _scores(model: nn.Module, run: _Run, split: str) -> Scored:
     return Scored(*distributed.gather_rows(part, part[2]))
 
 
-def _check_out(out: Path, resuming: bool) -> None:
-    if not resuming and has_checkpoint(out):
-        raise HeadstartError(
-            f"{str(out)!r} holds an interrupted run; continue it with `headstart train --resume {out}` "
-            "or choose another --out (nothing was overwritten)"
-        )
-
-
 def train(
     cfg: RunConfig,
     out: str | Path,
@@ -195,10 +188,39 @@ def train(
     resume: Checkpoint | None = None,
 ) -> RunSummary:
     """Train one strategy and write its run directory. ``data`` reuses an already prepared split;
-    ``resume`` continues from an interrupted run's checkpoint (see :func:`resume`)."""
+    ``resume`` continues from an interrupted run's checkpoint (see :func:`resume`).
+
+    ``out`` is checked before any work (:func:`~headstart.artifacts.out_dir.check_out`: never a folder
+    headstart did not write) and locked until the run is written. Ctrl-C raises :class:`RunInterrupted`
+    saying where the checkpoint is and how to continue."""
     out = Path(out)
     distributed.setup(cfg.train.device)  # joins torchrun's process group when started by torchrun
-    _check_out(out, resume is not None)
+    # every rank refuses an unsafe --out alike, before any work; the lock is rank 0's (it writes the folder)
+    check_out(out, cfg.data.source, resuming=resume is not None, check_lock=distributed.is_main())
+    if not distributed.is_main():
+        return _train(cfg, out, data, resume)
+    with claim_out(out, cfg.data.source, resuming=resume is not None):
+        try:
+            return _train(cfg, out, data, resume)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, RunInterrupted):
+                raise
+            raise RunInterrupted(_interrupted(out)) from None
+
+
+def _interrupted(out: Path) -> str:
+    """What Ctrl-C left in ``out`` and the command that continues from it."""
+    if has_checkpoint(out):
+        return (
+            f"interrupted; the last epoch's checkpoint is in {out / 'checkpoint'}. "
+            f"Continue with: headstart train --resume {out}"
+        )
+    return f"interrupted before the first checkpoint; nothing to resume in {out}. Run the same command again"
+
+
+def _train(
+    cfg: RunConfig, out: Path, data: tuple[Dataset, dict[str, np.ndarray]] | None, resume: Checkpoint | None
+) -> RunSummary:
     spec = get_backbone(cfg.model.backbone, cfg.model.weights)
     cfg = resolve_config(cfg, spec)
     strategy: Strategy = get_strategy(cfg)

@@ -9,6 +9,7 @@ from headstart.data.builtin import FASHION_DIR
 from headstart.errors import HeadstartError
 
 from ..conftest import write_class_folder
+from ..console import headstart, refused
 
 
 def test_class_folder(elpv_folder: Path) -> None:
@@ -42,6 +43,124 @@ def test_csv_relative_paths(tmp_path: Path, elpv_folder: Path) -> None:
     (target / "data.csv").write_text(csv.read_text())
     images = load_images(str(target / "data.csv"))
     assert len(images) == 28 and images.labels == ["defective", "functional"]
+
+
+def write_csv(path: Path, rows: list[str], header: str = "path,label") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def cells(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.png"))
+
+
+def test_csv_absolute_and_parent_paths_keep_their_text_as_id(
+    tmp_path: Path, elpv_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = cells(elpv_folder)
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "near.png").write_bytes(files[0].read_bytes())
+    rows = [f"{f},{f.parent.name}" for f in files[1:]] + ["../imgs/near.png,defective"]
+    csv = write_csv(tmp_path / "lists" / "data.csv", rows)
+    images = load_images(str(csv))
+    assert len(images) == 28 and images.class_counts() == {"defective": 14, "functional": 14}
+    assert images.ids[0] == str(files[1]) and images.ids[-1] == "../imgs/near.png"  # the path as written
+    assert images.paths is not None and images.paths[-1].resolve() == (tmp_path / "imgs" / "near.png")
+    monkeypatch.chdir(elpv_folder)  # ids do not depend on where headstart runs
+    assert load_images(str(csv)).ids == images.ids
+    write_csv(csv, [*rows, "/no/such/cell.png,defective"])
+    with pytest.raises(HeadstartError, match=r"1 file\(s\) that do not exist, e.g. row 29: '/no/such/cell.png'.*"):
+        load_images(str(csv))
+
+
+def test_csv_repeated_path_gets_a_unique_id(tmp_path: Path, elpv_folder: Path) -> None:
+    rows = [f"{f},{f.parent.name}" for f in cells(elpv_folder)[::5]]  # 6 files of both classes
+    images = load_images(str(write_csv(tmp_path / "d.csv", [*rows, rows[0], rows[0]])))
+    first = str(cells(elpv_folder)[0])
+    assert images.ids[-2:] == [f"{first} (row 7)", f"{first} (row 8)"] and len(set(images.ids)) == 8
+
+
+def test_csv_with_latin1_byte_names_the_line_and_the_fix(tmp_path: Path, elpv_folder: Path) -> None:
+    rows = [f"{f},{f.parent.name}".encode() for f in cells(elpv_folder)[:4]]
+    rows[1] = rows[1].replace(b",", b",caf\xe9 ")  # a latin-1 label, as Excel saves "CSV" on Windows
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"path,label\n" + b"\n".join(rows) + b"\n")
+    column = len(rows[1].split(b",")[0]) + 5
+    with pytest.raises(
+        HeadstartError,
+        match=rf"latin1.csv is not UTF-8: line 3 has byte 0xe9 at column {column} \(1 line\(s\) in all\)",
+    ) as err:
+        load_images(str(path))
+    assert "save the file as UTF-8" in str(err.value) and "iconv -f latin1 -t utf-8" in str(err.value)
+
+
+def test_csv_with_byte_order_mark(tmp_path: Path, elpv_folder: Path) -> None:
+    rows = [f"{f},{f.parent.name}" for f in cells(elpv_folder)]
+    images = load_images(str(write_csv(tmp_path / "bom.csv", rows, header="\ufeffpath,label")))
+    assert len(images) == 28 and images.labels == ["defective", "functional"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"), [("label", "row 3 has an empty label"), ("path", "row 3 has an empty path")]
+)
+def test_csv_empty_cell_is_refused(tmp_path: Path, elpv_folder: Path, cell: str, message: str) -> None:
+    rows = [f"{f},{f.parent.name}" for f in cells(elpv_folder)[:4]]
+    rows[2] = rows[2].split(",")[0] + "," if cell == "label" else "," + rows[2].split(",")[1]
+    with pytest.raises(HeadstartError, match=f"d.csv: {message}; fill it in or remove the row"):
+        load_images(str(write_csv(tmp_path / "d.csv", rows)))
+
+
+def test_csv_listing_a_folder(tmp_path: Path, elpv_folder: Path) -> None:
+    rows = [f"{f},{f.parent.name}" for f in cells(elpv_folder)[:4]] + [f"{elpv_folder / 'defective'},defective"]
+    with pytest.raises(
+        HeadstartError, match=r"1 folder\(s\) instead of image files, e.g. row 5: .*one image file per row"
+    ):
+        load_images(str(write_csv(tmp_path / "d.csv", rows)))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"needs columns path,label \(found: none\)"),
+        (b"path,label\n\n", "has a header but no rows; add one row per image: path,label"),
+        (
+            b'path,label\n"' + b"x" * 200_000 + b'",a\n',
+            r"cannot parse the CSV after line 1 \(field larger than field limit",
+        ),
+        (b"path,label,split\na.png,x,train\nb.png,y,dev\n", "d.csv: row 2 has split 'dev'; use train, val or test"),
+    ],
+    ids=["empty", "header-only", "huge-field", "bad-split"],
+)
+def test_bad_csv_is_a_message(tmp_path: Path, content: bytes, message: str) -> None:
+    for name in ("a.png", "b.png"):
+        Image.new("L", (4, 4)).save(tmp_path / name)
+    (tmp_path / "d.csv").write_bytes(content)
+    with pytest.raises(HeadstartError, match=message):
+        load_images(str(tmp_path / "d.csv"))
+
+
+def test_text_folder_given_as_images_says_what_it_holds(tmp_path: Path) -> None:
+    for label in ("neg", "pos"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"r{i}.txt").write_text("a review")
+    Image.new("RGB", (4, 4)).save(tmp_path / "pos" / "stray.png")
+    with pytest.raises(HeadstartError, match="neg in .* hold no images") as err:
+        load_images(str(tmp_path))
+    assert (
+        "hold 6 .txt file(s) and 1 image(s): if this is text data, remove the images; if it is image data, "
+        "remove the .txt files" in str(err.value)
+    )
+
+
+def test_latin1_csv_through_the_console(tmp_path: Path, elpv_folder: Path) -> None:
+    rows = [f"{f},{'défaut' if 'defective' in f.parent.name else f.parent.name}" for f in cells(elpv_folder)]
+    path = tmp_path / "cells.csv"
+    path.write_bytes(("\n".join(["path,label", *rows]) + "\n").encode("latin-1"))
+    refused(
+        headstart("plan", str(path), "--backbone", "mobilenet_v2"), "cells.csv is not UTF-8", "save the file as UTF-8"
+    )
 
 
 def test_builtin_elpv(elpv: ImageSet) -> None:

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from headstart.data.dataset import load_data
 from headstart.data.text_sources import TEXT_BUILTINS, is_text_source, load_texts
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
+
+from ..console import headstart, refused
 
 REVIEWS = [
     ("A warm, funny film with a great cast.", "pos"),
@@ -82,11 +85,18 @@ def test_jsonl(tmp_path: Path) -> None:
 
 def test_missing_column_lists_found_columns(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", "review,label", review_rows())
-    with pytest.raises(HeadstartError, match=r"no text column 'text' \(found: review, label\).*data.text_column=NAME"):
+    with pytest.raises(
+        HeadstartError, match=r"no text column 'text' \(found: review, label\).*data.text_column=review;"
+    ):
+        load_texts(str(path))
+    path = write_csv(tmp_path / "r.csv", "id,review,sentiment", review_rows())
+    with pytest.raises(
+        HeadstartError, match=r"\(found: id, review, sentiment\); .* data.text_column=NAME --set data.l"
+    ):
         load_texts(str(path))
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text(json.dumps({"text": "hi", "y": "a"}) + "\n")
-    with pytest.raises(HeadstartError, match=r"no label column 'label' \(found: text, y\).*data.label_column=NAME"):
+    with pytest.raises(HeadstartError, match=r"no label column 'label' \(found: text, y\).*data.label_column=y$"):
         load_texts(str(jsonl))
 
 
@@ -228,7 +238,8 @@ def test_is_text_source(tmp_path: Path) -> None:
     assert not is_text_source("builtin:elpv") and not is_text_source(str(tmp_path / "missing.csv"))
     assert is_text_source(str(write_csv(tmp_path / "t.csv", "\ufefftext,label", review_rows())))
     assert is_text_source(str(write_csv(tmp_path / "t.tsv", "label\treview", [])), text_column="review")
-    assert not is_text_source(str(write_csv(tmp_path / "t2.tsv", "label\treview", [])))
+    assert is_text_source(str(write_csv(tmp_path / "t2.tsv", "label\treview", [])))  # no path: not images
+    assert not is_text_source(str(write_csv(tmp_path / "files.csv", "file,class", ["a.png,cat"])))  # names images
     (tmp_path / "t.jsonl").write_text("{}")
     assert is_text_source(str(tmp_path / "t.jsonl"))
     assert not is_text_source(str(write_csv(tmp_path / "images.csv", "path,label", ["a.png,cat"])))
@@ -245,3 +256,49 @@ def test_is_text_source(tmp_path: Path) -> None:
         Image.new("RGB", (4, 4)).save(images / label / "a.png")
         (images / label / "notes.txt").write_text("not a text class folder")
     assert not is_text_source(str(images))
+
+
+def test_text_csv_with_other_columns_through_the_console(tmp_path: Path) -> None:
+    rows = [f'"{text}",{5 if label == "pos" else 1}' for text, label in REVIEWS]
+    path = write_csv(tmp_path / "reviews.csv", "review,stars", rows)
+    assert is_text_source(str(path))  # no path column: text data, so the message is about text columns
+    result = headstart("plan", str(path), "--backbone", "minilm")
+    refused(
+        result,
+        "reviews.csv has no text column 'text' and no label column 'label' (found: review, stars)",
+        "--set data.text_column=review --set data.label_column=stars",
+    )
+
+
+def test_image_csv_with_other_column_names_gets_the_image_message(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", "file,class", ["a.png,cat", "b.png,dog"])
+    with pytest.raises(HeadstartError, match=r"needs columns path,label \(found: file, class\); name the column"):
+        load_data(str(path))
+
+
+def test_text_folder_with_a_stray_image(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = write_class_folder(tmp_path / "reviews")
+    Image.new("RGB", (8, 8)).save(root / "neg" / "screenshot.png")
+    assert is_text_source(str(root))  # 6 .txt files against 1 image: the majority is text
+    with caplog.at_level(logging.WARNING):
+        texts = load_data(str(root))
+    assert isinstance(texts, TextSet) and texts.class_counts() == {"neg": 3, "pos": 3}
+    assert (
+        "reading the .txt files as text data; the images are ignored (its class folders hold 6 .txt file(s) "
+        "and 1 image(s): if this is text data, remove the images; if it is image data, remove the .txt files)"
+        in caplog.text
+    )
+    (root / "pics").mkdir()  # a class folder of images only, in text data
+    Image.new("RGB", (8, 8)).save(root / "pics" / "a.png")
+    with pytest.raises(HeadstartError, match=r"pics in .* hold no .txt files \(its class folders hold 6 .txt file"):
+        load_data(str(root))
+
+
+def test_folder_with_more_images_than_texts_is_image_data(tmp_path: Path) -> None:
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("RGB", (4, 4)).save(tmp_path / label / f"{i}.png")
+        (tmp_path / label / "notes.txt").write_text("where these came from")
+    assert not is_text_source(str(tmp_path))
+    assert load_data(str(tmp_path)).class_counts() == {"cat": 3, "dog": 3}

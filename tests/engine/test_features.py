@@ -1,13 +1,16 @@
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from headstart._permissions import umask
 from headstart.backbones import backbone_identity, create_model, get_backbone, resolve_recipe
 from headstart.config import PreprocessConfig, TrainConfig
-from headstart.data import SkipLog, load_images
+from headstart.data import ImageSet, SkipLog, load_images
 from headstart.engine import cache_dir, extract_features, resolve_runtime
+from tests.console import headstart
 
 
 def _extract(images, runtime=None, rows=None, model=None):  # type: ignore[no-untyped-def]
@@ -25,7 +28,8 @@ def test_second_extraction_hits_the_cache(elpv_folder: Path) -> None:
     assert not first.cached and second.cached and first.key == second.key
     np.testing.assert_array_equal(first.features, second.features)
     assert first.features.shape == (28, 1280) and first.valid.all()
-    assert (cache_dir() / "features" / f"{first.key}.safetensors").is_file()
+    cached = cache_dir() / "features" / f"{first.key}.safetensors"
+    assert cached.is_file() and cached.stat().st_mode & 0o777 == 0o666 & ~umask()  # readable by the team
 
 
 def test_rows_are_extracted_once_and_added_to_the_cache(elpv_folder: Path) -> None:
@@ -89,3 +93,48 @@ def test_unreadable_image_is_skipped_and_reported(
         fs = extract_features(model, images, ckpt, resolve_runtime(TrainConfig()), backbone_identity(spec), 8, skips)
     assert fs.valid.sum() == 28 and not fs.valid[images.ids.index("defective/broken.png")]
     assert len(skips.items) == 1 and "broken.png" in caplog.text
+
+
+def _block_cache(how: str, images: ImageSet, cache: Path) -> None:
+    """Make the feature cache unwritable: a FILE where its folder should be, a folder where the cache file
+    should be (it cannot be replaced), or a read-only folder (only without root, whom chmod does not stop)."""
+    if how == "file-above":
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("a file, not a folder")
+    elif how == "folder-at-file":
+        key = _extract(images).key  # a first, normal extraction writes the cache file
+        path = cache / "features" / f"{key}.safetensors"
+        path.unlink()
+        path.mkdir()
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders; the other cases cover root")
+        (cache / "features").mkdir(parents=True)
+        (cache / "features").chmod(0o500)
+
+
+@pytest.mark.parametrize("how", ["file-above", "folder-at-file", "read-only"])
+def test_unwritable_cache_warns_once_and_goes_on(
+    elpv_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    images = load_images(str(elpv_folder))
+    monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path / "cache"))
+    _block_cache(how, images, tmp_path / "cache")
+    with caplog.at_level(logging.WARNING, logger="headstart.engine.features"):
+        first, second = _extract(images), _extract(images)
+    assert not first.cached and not second.cached and first.valid.all() and first.features.shape == (28, 1280)
+    np.testing.assert_array_equal(first.features, second.features)
+    warnings = [r.getMessage() for r in caplog.records if "cannot write the feature cache" in r.getMessage()]
+    assert len(warnings) == 1 and "going on without caching" in warnings[0], caplog.text
+
+
+def test_train_with_an_unwritable_cache_warns_and_finishes(elpv_folder: Path, tmp_path: Path) -> None:
+    """Through the console script: the run is written; one warning, no traceback, at the end of extraction."""
+    (tmp_path / "not-a-folder").write_text("")
+    args = ["--backbone", "mobilenet_v2", "--strategy", "linear-probe", "--set", "train.batch_size=8"]
+    cache = str(tmp_path / "not-a-folder" / "cache")
+    result = headstart("train", str(elpv_folder), *args, "--out", str(tmp_path / "run"), HEADSTART_CACHE_DIR=cache)
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stderr.count("cannot write the feature cache") == 1 and (tmp_path / "run" / "headstart.json").is_file()
+    )

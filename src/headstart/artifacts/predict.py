@@ -88,10 +88,28 @@ def evaluate_run(
     skips = SkipLog()
     loader = eval_loader(images, index, run.recipe, batch_size or run.config.train.batch_size)
     proba, y, _ = run_probabilities(model, loader, runtime, run.recipe, skips, "evaluating")
+    if bad := _nonfinite(proba):
+        raise _refuse_nonfinite(run, bad)
     metrics = compute_metrics(
         y, proba, run.labels, threshold=run.manifest.get("threshold"), n_boot=run.config.eval.n_boot
     )
     return Evaluation(metrics, split, sorted(skips.items.values()))
+
+
+def _nonfinite(proba: np.ndarray) -> int:
+    """How many rows of ``proba`` (N, K) hold a NaN or inf."""
+    return int((~np.isfinite(proba)).any(axis=-1).sum()) if proba.size else 0
+
+
+def _refuse_nonfinite(run: LoadedRun, bad: int) -> HeadstartError:
+    """NaN / inf probabilities mean nothing (and ``NaN`` is not JSON): say why, and the fix."""
+    weights = run.model.state_dict().values()
+    broken = any(w.is_floating_point() and not bool(torch.isfinite(w).all()) for w in weights)
+    why = "its weights hold NaN/inf (training diverged?)" if broken else "its outputs overflowed"
+    return HeadstartError(
+        f"the model in {run.path} produced NaN/inf probabilities for {bad} input(s): {why}; train it again "
+        "with a lower optim.lr (e.g. --set optim.lr=1e-4)"
+    )
 
 
 def _decide(proba: np.ndarray, run: LoadedRun) -> int:
@@ -113,6 +131,7 @@ def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = Non
     transform = eval_transform(run.recipe)
     size = batch_size or run.config.train.batch_size
     records: list[dict[str, Any]] = [{"path": p} for p in paths]
+    bad = 0  # inputs with NaN / inf probabilities
     for start in range(0, len(paths), size):
         chunk, tensors = [], []
         for i in range(start, min(start + size, len(paths))):
@@ -127,11 +146,14 @@ def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = Non
             continue
         with torch.inference_mode():
             proba = head_logits(model, pooled_features(model, torch.stack(tensors), runtime)).softmax(-1).cpu().numpy()
+        bad += _nonfinite(proba)
         for i, p in zip(chunk, proba, strict=True):
             records[i].update(
                 label=run.labels[_decide(p, run)],
                 probabilities={label: float(v) for label, v in zip(run.labels, p, strict=True)},
             )
+    if bad:
+        raise _refuse_nonfinite(run, bad)
     return records
 
 
@@ -161,6 +183,8 @@ def predict_texts(run: LoadedRun, texts: list[str], batch_size: int | None = Non
     size = batch_size or run.config.train.batch_size
     loader = eval_loader(data, np.arange(len(keep)), run.recipe, size)
     proba, _, index = run_probabilities(model, loader, runtime, run.recipe, SkipLog(), "predicting")
+    if bad := _nonfinite(proba):
+        raise _refuse_nonfinite(run, bad)
     for row, pos in zip(proba, index, strict=True):
         records[keep[int(pos)]].update(
             label=run.labels[_decide(row, run)],

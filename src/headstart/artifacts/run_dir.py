@@ -17,20 +17,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from headstart._permissions import share_dir, share_file
+from headstart.artifacts.manifest import damaged_run, read_manifest
+from headstart.artifacts.out_dir import MANIFEST, check_out, hand_over
 from headstart.backbones.catalog import build_architecture
 from headstart.backbones.recipe import Recipe
 from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder
 from headstart.config import RunConfig
-from headstart.engine.checkpoint import has_checkpoint
 from headstart.errors import HeadstartError
 from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe
 
 __all__ = ["RunFiles", "LoadedRun", "write_run", "load_run", "package_versions", "MANIFEST", "ENCODER_DIR"]
 
-MANIFEST = "headstart.json"
 ENCODER_DIR = "encoder"  # text runs: the encoder's config.json and tokenizer files
 FORMAT_VERSION = 1
 
@@ -75,17 +77,15 @@ def _json(path: Path, obj: Any) -> None:
 def write_run(out: Path, files: RunFiles) -> Path:
     """Write the run into ``out`` atomically; an existing run directory there is replaced."""
     out = Path(out)
-    if out.exists() and not (out / MANIFEST).is_file() and not has_checkpoint(out) and any(out.iterdir()):
-        raise HeadstartError(
-            f"--out {str(out)!r} exists and is not a headstart run; choose a new folder (nothing was overwritten)"
-        )
+    check_out(out, resuming=True)  # a folder headstart did not write is never replaced
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp = share_dir(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-")))  # mkdtemp makes it 0700
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in files.model.state_dict().items()}
         save_file(
             state, str(tmp / "model.safetensors"), metadata={"format": "headstart", "version": str(FORMAT_VERSION)}
         )
+        share_file(tmp / "model.safetensors")  # safetensors writes 0600
         _json(tmp / MANIFEST, {"format_version": FORMAT_VERSION, **files.manifest})
         _json(tmp / "metrics.json", files.metrics)
         _json(tmp / "splits.json", files.splits)
@@ -96,6 +96,7 @@ def write_run(out: Path, files: RunFiles) -> Path:
             (tmp / name).mkdir()
             write(tmp / name)
         old = None
+        hand_over(out, tmp)  # the run's lock on ``out`` moves with its new contents
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
@@ -122,47 +123,91 @@ class LoadedRun:
         return "image" if isinstance(self.recipe, Recipe) else "text"
 
     def splits(self) -> dict[str, Any]:
-        return json.loads((self.path / "splits.json").read_text())
+        """``splits.json``: the ids of the train / val / test examples."""
+        file = self.path / "splits.json"
+        try:
+            splits = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise damaged_run(file, f"cannot be read ({exc})") from exc
+        if not isinstance(splits, dict):
+            raise damaged_run(file, "does not hold a JSON object")
+        return splits
 
 
 def load_run(path: str | Path) -> LoadedRun:
-    """Rebuild the network from the manifest and load ``model.safetensors`` (no pickle involved)."""
+    """Rebuild the network from the manifest and load ``model.safetensors`` (no pickle involved).
+
+    Every file is checked first: a damaged run is a :class:`HeadstartError` naming the file, the problem
+    and the fix (copy the run again, or re-train), never a traceback.
+    """
     p = Path(path)
     if not (p / MANIFEST).is_file() or not (p / "model.safetensors").is_file():
         raise HeadstartError(
             f"{str(p)!r} is not a headstart run (no {MANIFEST} / model.safetensors); "
             "pass the --out folder of `headstart train`"
         )
-    manifest = json.loads((p / MANIFEST).read_text())
-    labels = manifest["labels"]
+    manifest, config = read_manifest(p / MANIFEST)
     model, recipe = _rebuild(p, manifest)
-    state = load_file(str(p / "model.safetensors"))
+    _load_weights(p / "model.safetensors", model, manifest)
+    model.eval()
+    return LoadedRun(path=p, model=model, recipe=recipe, labels=manifest["labels"], config=config, manifest=manifest)
+
+
+def _load_weights(file: Path, model: nn.Module, manifest: dict[str, Any]) -> None:
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError) as exc:
+        raise damaged_run(file, f"cannot be read as safetensors ({exc})") from exc
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise HeadstartError(
-            f"{p}/model.safetensors does not match {manifest['backbone']['architecture']}: {exc}"
-        ) from exc
-    model.eval()
-    return LoadedRun(
-        path=p,
-        model=model,
-        recipe=recipe,
-        labels=labels,
-        config=RunConfig.from_dict(manifest["config"]),
-        manifest=manifest,
-    )
+        network = f"{manifest['backbone']['architecture']} with {len(manifest['labels'])} classes"
+        detail = " ".join(str(exc).split())[:300]  # torch lists every key, one per line
+        raise damaged_run(file, f"does not match the network of {MANIFEST} ({network}): {detail}") from exc
+
+
+def _recipe(p: Path, manifest: dict[str, Any]) -> Any:
+    """The run's recipe, every value checked (an ``input_size: 100000`` would allocate tens of GB)."""
+    d, kind = manifest["recipe"], manifest["recipe"].get("modality", "image")
+    vocabulary = _vocabulary(p / VOCABULARY_FILE) if kind == "tfidf" else []
+    try:
+        if kind == "tfidf":
+            return TfidfRecipe.from_dict(d, vocabulary)
+        if kind == "text":
+            return TextRecipe.from_dict(d, tokenizer=str(p / ENCODER_DIR))
+        return Recipe.from_dict(d)
+    except HeadstartError as exc:
+        raise damaged_run(p / MANIFEST, f"has a bad recipe: {exc}") from exc
+    except KeyError as exc:
+        raise damaged_run(p / MANIFEST, f"has a recipe without the key {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise damaged_run(p / MANIFEST, f"has a bad recipe value ({exc})") from exc
+
+
+def _vocabulary(file: Path) -> list[str]:
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged_run(file, f"cannot be read ({exc})") from exc
 
 
 def _rebuild(p: Path, manifest: dict[str, Any]) -> tuple[nn.Module, Any]:
-    """The untrained network and the recipe of the run in ``p``."""
+    """The untrained network and the recipe of the run in ``p`` (the recipe is checked before anything is built)."""
     n = len(manifest["labels"])
+    recipe = _recipe(p, manifest)
     kind = manifest["recipe"].get("modality", "image")
     if kind == "tfidf":
-        vocabulary = (p / VOCABULARY_FILE).read_text().splitlines()
-        return TfidfClassifier(vocabulary, n), TfidfRecipe.from_dict(manifest["recipe"], vocabulary)
+        return TfidfClassifier(recipe.vocabulary, n), recipe
     if kind == "text":
-        recipe = TextRecipe.from_dict(manifest["recipe"], tokenizer=str(p / ENCODER_DIR))
         encoder = load_encoder(str(p / ENCODER_DIR), pretrained=False)
         return TextClassifier(encoder, n, recipe.pooling, recipe.normalize), recipe
-    return build_architecture(manifest["backbone"]["architecture"], num_classes=n), Recipe.from_dict(manifest["recipe"])
+    architecture = manifest["backbone"]["architecture"]
+    try:
+        return build_architecture(architecture, num_classes=n), recipe
+    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        trained_with = manifest.get("versions", {}).get("timm", "unknown")
+        raise HeadstartError(
+            f"{p / MANIFEST} names backbone.architecture={architecture!r}, which this timm "
+            f"({package_versions().get('timm', '?')}) cannot build ({exc}); the run was trained with timm "
+            f"{trained_with}: install that version (pip install timm=={trained_with})"
+        ) from exc

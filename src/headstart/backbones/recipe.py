@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from headstart.config import PreprocessConfig
+from headstart.config import INTERPOLATIONS, PreprocessConfig
+from headstart.errors import HeadstartError
 
-__all__ = ["Recipe", "resolve_recipe", "check_input_stats", "MISMATCH"]
+__all__ = ["Recipe", "resolve_recipe", "check_input_stats", "recipe_field", "is_int", "is_number", "MISMATCH"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +54,52 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Recipe:
-        return cls(
-            input_size=int(d["input_size"]),
-            crop_pct=float(d["crop_pct"]),
-            interpolation=str(d["interpolation"]),
-            mean=tuple(float(v) for v in d["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in d["std"]),  # type: ignore[arg-type]
-        )
+        """A recipe read back from a run, every value checked with the bounds of ``preprocess.*``.
+
+        A hand-edited ``input_size: 100000`` would otherwise allocate tens of GB per image; a bad
+        value is a :class:`HeadstartError` naming ``recipe.KEY``, its value and what is allowed.
+        """
+        interpolations = f"one of {', '.join(INTERPOLATIONS)}"
+        size = recipe_field(d, "input_size", lambda v: is_int(v) and 16 <= v <= 2048, "an integer in 16..2048")
+        crop = recipe_field(d, "crop_pct", lambda v: is_number(v) and 0.1 <= v <= 1, "a number in [0.1, 1]")
+        interpolation = recipe_field(d, "interpolation", lambda v: v in INTERPOLATIONS, interpolations)
+        mean = recipe_field(d, "mean", _three_numbers, "a list of 3 numbers")
+        std = recipe_field(d, "std", lambda v: _three_numbers(v) and min(v) > 0, "a list of 3 numbers > 0")
+        return cls(size, float(crop), interpolation, _floats(mean), _floats(std))
+
+
+def is_int(value: Any) -> bool:
+    """An integer, and not a bool (JSON ``true`` is an int to Python)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float, and not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _three_numbers(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(is_number(v) for v in value)
+
+
+def _floats(values: list[Any]) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return a, b, c
+
+
+def recipe_field(d: Any, key: str, ok: Callable[[Any], bool], expected: str) -> Any:
+    """``d[key]`` when ``ok`` accepts it, else a :class:`HeadstartError` naming ``recipe.KEY`` and what it must be.
+
+    >>> recipe_field({"input_size": 224}, "input_size", is_int, "an integer")
+    224
+    """
+    if not isinstance(d, dict) or key not in d:
+        raise HeadstartError(f"recipe.{key} is missing; it must be {expected}")
+    value = d[key]
+    if not ok(value):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise HeadstartError(f"recipe.{key}={shown} must be {expected}")
+    return value
 
 
 # Used only when a checkpoint carries no recipe at all (ImageNet conventions).

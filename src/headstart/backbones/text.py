@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from headstart.backbones.recipe import MISMATCH
+from headstart.backbones.recipe import MISMATCH, is_int, recipe_field
 from headstart.config import PreprocessConfig
 from headstart.errors import HeadstartError
 
@@ -66,12 +66,20 @@ class TextRecipe:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], tokenizer: str | None = None) -> TextRecipe:
+        """A text recipe read back from a run, every value checked (bounds of ``preprocess.max_length``).
+
+        A bad value is a :class:`HeadstartError` naming ``recipe.KEY``, its value and what is allowed.
+        """
+        if tokenizer is None:
+            tokenizer = recipe_field(d, "tokenizer", lambda v: isinstance(v, str) and v != "", "a folder or hub id")
         return cls(
-            tokenizer=tokenizer or str(d["tokenizer"]),
-            max_length=int(d["max_length"]),
-            pooling=str(d["pooling"]),
-            normalize=bool(d["normalize"]),
-            vocab_size=int(d.get("vocab_size", 0)),
+            tokenizer=tokenizer,
+            max_length=recipe_field(d, "max_length", lambda v: is_int(v) and 8 <= v <= 8192, "an integer in 8..8192"),
+            pooling=recipe_field(d, "pooling", lambda v: v in POOLINGS, f"one of {', '.join(POOLINGS)}"),
+            normalize=recipe_field(d, "normalize", lambda v: isinstance(v, bool), "true or false"),
+            vocab_size=recipe_field(d, "vocab_size", lambda v: is_int(v) and v >= 0, "an integer >= 0")
+            if "vocab_size" in d
+            else 0,  # runs written before the vocabulary size was recorded
         )
 
     def check_batch(self, x: dict[str, torch.Tensor]) -> str | None:

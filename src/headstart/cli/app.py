@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -41,6 +41,9 @@ from headstart.cli.common import (
     setup,
 )
 from headstart.errors import HeadstartError
+
+if TYPE_CHECKING:
+    from headstart.config import RunConfig
 
 __all__ = ["app", "main"]
 
@@ -91,7 +94,7 @@ def train(
     data: Annotated[
         str | None, typer.Argument(help="class folder, CSV with path,label, or builtin:elpv / builtin:fashion-mnist")
     ] = None,
-    out: Annotated[Path, typer.Option(help="run directory to write")] = Path("runs/latest"),
+    out: Annotated[Path | None, typer.Option(help="run directory to write [default: runs/latest]")] = None,
     backbone: BackboneOpt = None,
     strategy: Annotated[str | None, typer.Option(help="linear-probe | finetune | scratch")] = None,
     weights: WeightsOpt = None,
@@ -122,6 +125,22 @@ def train(
         raise typer.Exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
     setup(verbose)
     if resume is not None:
+        given = {
+            "DATA": data,
+            "--out": out,
+            "--backbone": backbone,
+            "--strategy": strategy,
+            "--weights": weights,
+            "--epochs": epochs,
+            "--seed": seed,
+            "--limit-per-class": limit_per_class,
+            "--config": config,
+            "--set": set_ or None,
+            "--seeds": seeds if seeds != 1 else None,
+            "--class-weights": class_weights,
+            "--log": log,
+        }
+        _refuse_with_resume([name for name, value in given.items() if value is not None], resume)
         err_console.print(f"resuming {resume} with the configuration saved there")
         summary = runner.resume(resume)
         row = experiments.summary_row(summary.strategy, [summary])
@@ -143,8 +162,8 @@ def train(
         class_weights=class_weights,
         log=log,
     )
-    check_seeds(seeds)
-    summaries = experiments.train_seeds(cfg, out, seeds)
+    check_seeds(seeds, cfg)
+    summaries = experiments.train_seeds(cfg, out or Path("runs/latest"), seeds)
     row = experiments.summary_row(cfg.strategy.name, summaries)
     title = f"{cfg.model.backbone} on {data} (test split" + (f", mean over {seeds} seeds)" if seeds > 1 else ")")
     out_console.print(rich_table([row], title))
@@ -175,9 +194,7 @@ def compare(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run several strategies on the same split(s): one table with 95% CIs, a verdict and report.html."""
-    from headstart import experiments
-    from headstart.report import rich_table, write_comparison
-    from headstart.report.html import write_compare_report
+    from headstart.artifacts.out_dir import claim_out
     from headstart.strategies import STRATEGIES
 
     setup(verbose)
@@ -185,7 +202,6 @@ def compare(
     unknown = [n for n in names if n not in STRATEGIES]
     if not names or unknown:
         raise HeadstartError(f"unknown strategy {', '.join(unknown) or '(none)'}; known: {', '.join(STRATEGIES)}")
-    check_seeds(seeds)
     cfg = build_config(
         data,
         config,
@@ -198,6 +214,17 @@ def compare(
         class_weights=class_weights,
         log=log,
     )
+    check_seeds(seeds, cfg)
+    with claim_out(out, cfg.data.source):
+        _compare(cfg, names, out, seeds, data)
+
+
+def _compare(cfg: RunConfig, names: list[str], out: Path, seeds: int, data: str) -> None:
+    """Run the comparison, print its table and verdict, and write its files into ``out``."""
+    from headstart import experiments
+    from headstart.report import rich_table, write_comparison
+    from headstart.report.html import write_compare_report
+
     result = experiments.compare(
         cfg, names, out, seeds, on_start=lambda name, s: err_console.print(f"[bold]{name}[/bold] (seed {s}) ...")
     )
@@ -252,6 +279,17 @@ def plan(
         lr = "n/a" if r["lr"] is None else f"{r['lr']:.3g}"
         table.add_row(r["group"], f"{r['params']:,}", r["trainable_from"], lr, r["weight_decay"])
     out_console.print(table)
+
+
+def _refuse_with_resume(given: list[str], resume: Path) -> None:
+    """``--resume`` continues with the checkpoint's own data and settings: other inputs would be ignored."""
+    if given:
+        raise HeadstartError(
+            f"--resume continues {resume} with the data and settings saved in its checkpoint, so "
+            f"{', '.join(given)} would be ignored; drop {'it' if len(given) == 1 else 'them'} "
+            f"(`headstart train --resume {resume}`), or start a new run with other settings: "
+            "`headstart train DATA ... --out NEW_FOLDER`"
+        )
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from safetensors import SafetensorError
 
 from headstart.errors import HeadstartError
 
@@ -65,16 +67,36 @@ LimitOpt = Annotated[int | None, typer.Option("--limit-per-class", help="keep at
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")]
 
 
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True, markup=True)
+    return typer.Exit(code)
+
+
 def friendly(fn: Callable[..., None]) -> Callable[..., None]:
-    """Turn a :class:`HeadstartError` into a one-paragraph message and exit code 2 (no traceback)."""
+    """User errors become a one-paragraph message, never a traceback.
+
+    :class:`HeadstartError`: exit 2. Ctrl-C: exit 130, saying what was kept and how to continue.
+    An operating-system error (disk full, permission denied while writing): exit 1, naming the file.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: object, **kwargs: object) -> None:
         try:
             fn(*args, **kwargs)
         except HeadstartError as exc:
-            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise _fail(escape(str(exc)), 2) from None
+        except KeyboardInterrupt as exc:
+            raise _fail(escape(str(exc) or "interrupted"), 130) from None
+        except (OSError, SafetensorError) as exc:
+            filename = getattr(exc, "filename", None)
+            where = f" ({filename})" if filename else ""
+            raise _fail(
+                escape(
+                    f"{getattr(exc, 'strerror', None) or exc}{where}; free disk space or fix the permissions, "
+                    "then run the command again"
+                ),
+                1,
+            ) from None
 
     return wrapper
 
@@ -117,10 +139,13 @@ def build_config(data: str, config: Path | None, sets: list[str] | None, **flags
     return load_config(config, [*(sets or []), *extra])
 
 
-def check_seeds(seeds: int) -> None:
-    """``--seeds`` within what a run can repeat."""
+def check_seeds(seeds: int, cfg: RunConfig) -> None:
+    """``--seeds`` within what a run can repeat, every repeat's seed within numpy's range (before any run)."""
+    from headstart.config import check_seed
+
     if not 1 <= seeds <= 20:
         raise HeadstartError(f"--seeds {seeds}; use 1 (one run) to 20")
+    check_seed("--seed", cfg.train.seed, seeds)
 
 
 def print_warnings(row: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import sys
@@ -10,12 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from headstart.cli.common import VerboseOpt, app, friendly, out_console, report_skips, setup
+from headstart.cli.common import VerboseOpt, app, err_console, friendly, out_console, report_skips, setup
 from headstart.errors import HeadstartError
 
-__all__ = ["evaluate", "predict"]
+__all__ = ["evaluate", "predict", "EVALUATE_MARK"]
+
+EVALUATE_MARK = "headstart evaluate"  # in every metrics file evaluate writes: such a file may be replaced
 
 
 @app.command()
@@ -29,8 +33,11 @@ def evaluate(
 ) -> None:
     """Metrics of a trained run on labelled data (accuracy, macro P/R/F1, ROC-AUC, per class, confusion)."""
     from headstart.artifacts import evaluate_run, load_run
+    from headstart.artifacts.out_dir import check_out_file
 
     setup(verbose)
+    if out is not None:
+        check_out_file(out, EVALUATE_MARK)  # before any work: never a folder, never a file headstart did not write
     result = evaluate_run(load_run(run), data, split)
     m = result.metrics
     table = Table(title=f"{run} on {data or 'its own data'} ({result.split}: {m['n']} images)")
@@ -43,8 +50,10 @@ def evaluate(
     out_console.print(f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  ROC-AUC {auc}")
     report_skips(len(result.skipped), run)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**m, "split": result.split, "skipped_unreadable": result.skipped}, indent=2) + "\n")
+        from headstart.report.layout import write_atomic
+
+        record = {"written_by": EVALUATE_MARK, "run": str(run), **m, "split": result.split}
+        write_atomic(out, json.dumps({**record, "skipped_unreadable": result.skipped}, indent=2) + "\n")
         out_console.print(f"metrics written to {out}")
 
 
@@ -67,6 +76,7 @@ def predict(
         raise HeadstartError(f"--format {fmt!r}; choose json, csv or table")
     loaded = load_run(run)
     records, key = _predict_records(loaded, files or [], text or [])
+    failed = sum(1 for r in records if r.get("error"))
     if fmt == "json":
         sys.stdout.write(json.dumps(records, indent=2) + "\n")
     elif fmt == "csv":
@@ -85,8 +95,34 @@ def predict(
             table.add_column(col, overflow="ellipsis", max_width=60 if key == "text" else None)
         for r in records:
             p = r["probabilities"][r["label"]] if r.get("label") else None
-            table.add_row(r[key], r.get("label") or f"[red]{r.get('error')}[/red]", "" if p is None else f"{p:.3f}")
+            error = escape(str(r.get("error")))
+            table.add_row(escape(r[key]), r.get("label") or f"[red]{error}[/red]", "" if p is None else f"{p:.3f}")
         out_console.print(table)
+    if failed == len(records):
+        raise HeadstartError(
+            f"none of the {len(records)} input(s) could be predicted (first: {records[0].get('error')}); "
+            "pass readable image files, folders of images or glob patterns such as 'cells/*.png'"
+        )
+    if failed:
+        err_console.print(f"[yellow]warning: {failed} of {len(records)} input(s) could not be predicted[/yellow]")
+
+
+def expand_inputs(items: list[str]) -> list[str]:
+    """Image inputs as files: a folder becomes its image files (recursively, sorted), a glob pattern its
+    matches; anything else is kept as given (a missing file then gets its own error record)."""
+    from headstart.data.sources import IMAGE_EXTENSIONS
+
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            out += found or [item]  # an empty folder: one record saying so
+        elif not path.exists() and any(c in item for c in "*?["):
+            out += sorted(glob.glob(item, recursive=True)) or [item]
+        else:
+            out.append(item)
+    return out
 
 
 def _predict_records(loaded: Any, files: list[str], texts: list[str]) -> tuple[list[dict[str, Any]], str]:
@@ -97,8 +133,8 @@ def _predict_records(loaded: Any, files: list[str], texts: list[str]) -> tuple[l
         if texts:
             raise HeadstartError("--text is for text runs; this run classifies images (pass image files)")
         if not files:
-            raise HeadstartError("pass one or more image files to predict")
-        return predict_files(loaded, files), "path"
+            raise HeadstartError("pass one or more image files, folders or glob patterns to predict")
+        return predict_files(loaded, expand_inputs(files)), "path"
     for f in files:
         try:
             texts += [line for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]

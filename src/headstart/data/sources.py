@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +14,14 @@ from headstart.data.builtin import load_builtin
 from headstart.data.images import ImageSet
 from headstart.errors import HeadstartError
 
-__all__ = ["load_images", "IMAGE_EXTENSIONS", "SPLIT_NAMES"]
+__all__ = ["load_images", "count_txt_and_images", "mixed_folder_hint", "IMAGE_EXTENSIONS", "SPLIT_NAMES"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 SPLIT_NAMES = ("train", "val", "test")
+BOM = b"\xef\xbb\xbf"
+SAVE_AS_UTF8 = "save the file as UTF-8 (Excel: Save As 'CSV UTF-8'; or `iconv -f latin1 -t utf-8 OLD.csv > NEW.csv`)"
 
 
 def load_images(source: str) -> ImageSet:
@@ -38,9 +42,41 @@ def load_images(source: str) -> ImageSet:
         elif path.suffix.lower() in (".csv", ".tsv"):
             images = _from_csv(path)
         else:
-            raise HeadstartError(f"data file {source!r} is not a folder or a .csv file")
+            raise HeadstartError(
+                f"data file {source!r} is not a folder or a .csv / .tsv file; pass a folder with one subfolder "
+                "per class or a CSV with path,label columns"
+            )
     _check_counts(images)
     return images
+
+
+def count_txt_and_images(root: Path) -> tuple[int, int]:
+    """(.txt files, image files) in the subfolders of ``root``, hidden files and folders skipped.
+
+    A folder is text data when it holds more ``.txt`` files than images (a tie is image data), so one stray
+    image does not turn a text set into an image set, nor a ``notes.txt`` an image set into a text set.
+    """
+    n_txt = n_images = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if Path(dirpath) == root:
+            continue
+        for name in filenames:
+            suffix = os.path.splitext(name)[1].lower()
+            n_txt += suffix == ".txt" and not name.startswith(".")
+            n_images += suffix in IMAGE_EXTENSIONS
+    return n_txt, n_images
+
+
+def mixed_folder_hint(root: Path) -> str:
+    """What a folder's class folders hold and what to do, when they mix .txt files and images; else ""."""
+    n_txt, n_images = count_txt_and_images(root)
+    if not (n_txt and n_images):
+        return ""
+    return (
+        f" (its class folders hold {n_txt} .txt file(s) and {n_images} image(s): if this is text data, "
+        "remove the images; if it is image data, remove the .txt files)"
+    )
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -57,22 +93,20 @@ def _from_class_folder(root: Path, source: str) -> ImageSet:
         raise HeadstartError(
             f"folder {source!r} has no class subfolders; lay it out as {source}/<class name>/<image files>"
         )
-    empty = [c.name for c in classes if not _list_images(c)]
+    files = {c.name: _list_images(c) for c in classes}
+    empty = [name for name, found in files.items() if not found]
     if empty:
         raise HeadstartError(
             f"class folder(s) {', '.join(empty)} in {source!r} hold no images "
-            f"({', '.join(sorted(IMAGE_EXTENSIONS))}); add images or remove the folder"
+            f"({', '.join(sorted(IMAGE_EXTENSIONS))}){mixed_folder_hint(root)}; add images or remove the folder"
         )
-    paths, targets = [], []
-    for k, c in enumerate(classes):
-        files = _list_images(c)
-        paths += files
-        targets += [k] * len(files)
+    paths = [p for found in files.values() for p in found]
+    targets = [k for k, found in enumerate(files.values()) for _ in found]
     return ImageSet(
         source=source,
         ids=[p.relative_to(root).as_posix() for p in paths],
         targets=np.asarray(targets, dtype=np.int64),
-        labels=[c.name for c in classes],
+        labels=list(files),
         paths=paths,
     )
 
@@ -101,40 +135,130 @@ def _from_split_folders(root: Path) -> ImageSet:
     )
 
 
+# --- CSV ---------------------------------------------------------------------------------------------------
+
+
 def _from_csv(path: Path) -> ImageSet:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
+    """``path,label[,split]`` rows; a path is read relative to the CSV's folder (``../`` and absolute work too).
+
+    The id of a row is its path as written (stable wherever the run is started); a path listed again gets
+    `` (row N)`` appended, so ids stay unique and ``splits.json`` round-trips.
+    """
+    columns, rows = _read_csv(path)
+    _check_cells(path, rows)
+    files = _files(path, rows)
+    labels = sorted({r["label"] for r in rows})
+    index = {label: k for k, label in enumerate(labels)}
+    return ImageSet(
+        source=str(path),
+        ids=_unique_ids([r["path"] for r in rows]),
+        targets=np.asarray([index[r["label"]] for r in rows], dtype=np.int64),
+        labels=labels,
+        paths=files,
+        given_split=_split_column(path, rows) if "split" in columns else None,
+    )
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows (cells stripped); names the line of a byte that is not UTF-8 or a row that cannot be parsed."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise HeadstartError(f"cannot read {path} ({exc.strerror}); check that the file is readable") from exc
+    reader = csv.DictReader(io.StringIO(_decode(path, raw), newline=""), delimiter=_delimiter(path))
+    try:
         columns = [c.strip() for c in (reader.fieldnames or [])]
         if "path" not in columns or "label" not in columns:
             raise HeadstartError(
-                f"CSV {str(path)!r} needs columns path,label (found: {', '.join(columns) or 'none'}); "
-                "paths are relative to the CSV's folder"
+                f"CSV {str(path)!r} needs columns path,label (found: {', '.join(columns) or 'none'}); name the "
+                "column of image files path (relative to the CSV's folder) and the column of classes label"
             )
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
-    if not rows:
-        raise HeadstartError(f"CSV {str(path)!r} has no rows")
-    missing = [r["path"] for r in rows if not (path.parent / r["path"]).is_file()]
-    if missing:
+    except csv.Error as exc:
         raise HeadstartError(
-            f"CSV {str(path)!r} lists {len(missing)} file(s) that do not exist, e.g. {missing[0]!r}; "
-            "paths must be relative to the CSV's folder"
+            f"{path}: cannot parse the CSV after line {reader.line_num} ({exc}); check its quoting and delimiter"
+        ) from exc
+    if not rows:
+        raise HeadstartError(f"CSV {str(path)!r} has a header but no rows; add one row per image: path,label")
+    return columns, rows
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """UTF-8 text (a leading byte-order mark dropped); else which line and byte are not UTF-8, and the fix."""
+    raw = raw.removeprefix(BOM)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = sum(1 for chunk in raw.split(b"\n") if not _is_utf8(chunk))
+        raise HeadstartError(
+            f"{path} is not UTF-8: line {line} has byte 0x{raw[exc.start]:02x} at column {column} "
+            f"({bad} line(s) in all); {SAVE_AS_UTF8}"
+        ) from exc
+
+
+def _is_utf8(chunk: bytes) -> bool:
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _check_cells(path: Path, rows: list[dict[str, str]]) -> None:
+    """Every row needs a path and a label (an empty label would become a class named '')."""
+    for number, row in enumerate(rows, start=1):
+        for column in ("path", "label"):
+            if not row.get(column):
+                raise HeadstartError(f"{path.name}: row {number} has an empty {column}; fill it in or remove the row")
+
+
+def _files(path: Path, rows: list[dict[str, str]]) -> list[Path]:
+    """The file of each row: relative paths from the CSV's folder; missing files and folders are errors."""
+    files = [path.parent / r["path"] for r in rows]  # an absolute path replaces the folder
+    folders = [(n, r["path"]) for n, (r, f) in enumerate(zip(rows, files, strict=True), start=1) if f.is_dir()]
+    if folders:
+        number, where = folders[0]
+        raise HeadstartError(
+            f"CSV {str(path)!r} lists {len(folders)} folder(s) instead of image files, e.g. row {number}: {where!r}; "
+            "list one image file per row (or pass a folder with one subfolder per class as DATA)"
         )
-    labels = sorted({r["label"] for r in rows})
-    split = None
-    if "split" in columns:
-        bad = sorted({r["split"] for r in rows} - set(SPLIT_NAMES))
-        if bad:
-            raise HeadstartError(f"CSV column split has values {bad}; use train, val or test")
-        split = np.asarray([r["split"] for r in rows])
-    return ImageSet(
-        source=str(path),
-        ids=[r["path"] for r in rows],
-        targets=np.asarray([labels.index(r["label"]) for r in rows], dtype=np.int64),
-        labels=labels,
-        paths=[path.parent / r["path"] for r in rows],
-        given_split=split,
-    )
+    missing = [(n, r["path"]) for n, (r, f) in enumerate(zip(rows, files, strict=True), start=1) if not f.is_file()]
+    if missing:
+        number, where = missing[0]
+        raise HeadstartError(
+            f"CSV {str(path)!r} lists {len(missing)} file(s) that do not exist, e.g. row {number}: {where!r}; "
+            f"relative paths are read from the CSV's folder ({path.parent})"
+        )
+    return files
+
+
+def _unique_ids(paths: list[str]) -> list[str]:
+    """The path as written; a repeat gets `` (row N)`` appended (N counts data rows from 1)."""
+    seen: set[str] = set()
+    ids = []
+    for number, id_ in enumerate(paths, start=1):
+        while id_ in seen:
+            id_ = f"{id_} (row {number})"
+        seen.add(id_)
+        ids.append(id_)
+    return ids
+
+
+def _split_column(path: Path, rows: list[dict[str, str]]) -> np.ndarray:
+    split = [r.get("split", "").lower() for r in rows]
+    for number, value in enumerate(split, start=1):
+        if value not in SPLIT_NAMES:
+            raise HeadstartError(
+                f"{path.name}: row {number} has split {value!r}; use train, val or test "
+                "(or drop the column: headstart then splits)"
+            )
+    return np.asarray(split)
+
+
+def _delimiter(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
 def _check_counts(images: ImageSet) -> None:

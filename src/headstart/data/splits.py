@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +24,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+HEAD_BYTES = 1 << 16  # equal-size files are first told apart by a hash of this many leading bytes
 
 
 def stratified_split(targets: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
@@ -43,17 +49,62 @@ def stratified_split(targets: np.ndarray, fractions: list[float], seed: int) -> 
 
 
 def duplicate_groups(data: Any) -> np.ndarray | None:
-    """A group id per example, shared by identical inputs; None when the data has no cheap identity.
+    """A group id per example, shared by identical inputs, numbered in order of first appearance.
 
     Texts are identical when equal after collapsing whitespace and case folding (the tweets and news
-    sets hold hundreds of such repeats). Images read from files are not compared (that would mean
-    hashing every file).
+    sets hold hundreds of such repeats). In-memory images are identical when their pixels are; image
+    files when they are the same file (same resolved path) or hold the same bytes (only files whose
+    size another file shares are read). None when the data has none of texts, arrays or paths.
     """
     texts = getattr(data, "texts", None)
-    if texts is None:
-        return None
-    keys: dict[str, int] = {}
-    return np.array([keys.setdefault(" ".join(t.split()).casefold(), len(keys)) for t in texts], dtype=np.int64)
+    if texts is not None:
+        return _first_seen([" ".join(t.split()).casefold() for t in texts])
+    arrays = getattr(data, "arrays", None)
+    if arrays is not None:
+        return _first_seen([hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).digest() for a in arrays])
+    paths = getattr(data, "paths", None)
+    if paths is not None:
+        return _first_seen(_file_keys(paths))
+    return None
+
+
+def _first_seen(keys: Sequence[Hashable]) -> np.ndarray:
+    """(N,) int64: equal keys share an id; ids count up in order of first appearance (no repeat: 0..N-1)."""
+    ids: dict[Hashable, int] = {}
+    return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
+
+
+def _file_keys(paths: Sequence[Path]) -> list[Hashable]:
+    """One key per path, equal for the same file or the same bytes; a file no other file matches in size is not read."""
+    resolved = [Path(p).resolve() for p in paths]
+    sizes = {f: _size(f) for f in dict.fromkeys(resolved)}
+    shared = Counter(sizes.values())
+    heads = {f: ("head", size, _digest(f, HEAD_BYTES)) for f, size in sizes.items() if shared[size] > 1}
+    shared_heads = Counter(heads.values())
+    full = {f: ("full", sizes[f], _digest(f, None)) for f, head in heads.items() if shared_heads[head] > 1}
+    return [full.get(f) or heads.get(f) or f for f in resolved]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1  # vanished or unreadable: the loader reports it; here it only shares a key with itself
+
+
+def _digest(path: Path, limit: int | None) -> bytes | Path:
+    """blake2b of the first ``limit`` bytes (all when None); the path itself when the file cannot be read."""
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with path.open("rb") as f:
+            if limit is not None:
+                h.update(f.read(limit))
+            else:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    except OSError:
+        return path
+    return h.digest()
 
 
 def _grouped_split(targets: np.ndarray, groups: np.ndarray | None, fractions: list[float], seed: int) -> list:
@@ -77,19 +128,47 @@ def _at(groups: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
     return None if groups is None else groups[index]
 
 
-def _report_duplicates(data: Any, groups: np.ndarray | None) -> None:
+def _report_duplicates(data: Any, groups: np.ndarray | None, splits: dict[str, np.ndarray]) -> None:
+    """Warn how many examples repeat an earlier input, how many repeated inputs carry two labels, and how many
+    val/test examples repeat a training input (possible only where the source gives the splits)."""
     if groups is None or len(np.unique(groups)) == len(groups):
         return
     repeats = len(groups) - len(np.unique(groups))
-    pairs = np.unique(np.stack([groups, np.asarray(data.targets)]), axis=1)
-    conflicting = len(pairs[0]) - len(np.unique(pairs[0]))
-    logger.warning(
-        "%s: %d example(s) repeat an earlier identical input; each repeat is kept in the same split as the "
-        "first, so no duplicate crosses from training into evaluation%s",
-        data.source,
-        repeats,
-        f" ({conflicting} repeated input(s) carry more than one label)" if conflicting else "",
+    counts = np.bincount(groups)
+    first_copy = np.flatnonzero(groups == groups[np.argmax(counts[groups] > 1)])
+    message = f"{repeats} example(s) repeat an earlier identical input, e.g. {_named(data, first_copy[:2])}"
+    message += _conflicts(data, groups)
+    test = np.concatenate([splits["val"], splits["test"]])
+    crossing = int(np.isin(groups[test], groups[splits["train"]]).sum())
+    if crossing:
+        message += (
+            f"; {crossing} val/test example(s) repeat a training input in the splits the source gives: "
+            "remove them from val/test, or the scores overstate how well the model generalizes"
+        )
+    else:
+        message += "; each repeat is kept in the split of its first copy, so none crosses from training into evaluation"
+    logger.warning("%s: %s", data.source, message)
+
+
+def _conflicts(data: Any, groups: np.ndarray) -> str:
+    """``"; N repeated input(s) carry more than one label, e.g. ..."`` or ``""``."""
+    targets = np.asarray(data.targets)
+    pairs = np.unique(np.stack([groups, targets]), axis=1)  # (2, distinct (group, target) pairs)
+    values, per_group = np.unique(pairs[0], return_counts=True)
+    mixed = values[per_group > 1]
+    if len(mixed) == 0:
+        return ""
+    members = np.flatnonzero(groups == mixed[0])
+    other = members[np.argmax(targets[members] != targets[members[0]])]
+    return (
+        f"; {len(mixed)} repeated input(s) carry more than one label, e.g. {_named(data, [members[0], other])}: "
+        "correct the label or remove the wrong copy"
     )
+
+
+def _named(data: Any, index: Sequence[int] | np.ndarray) -> str:
+    """``'a.png' (cat) and 'b.png' (dog)``: ids with their labels."""
+    return " and ".join(f"{data.ids[i]!r} ({data.labels[int(data.targets[i])]})" for i in index)
 
 
 def limit_per_class(images: Any, n: int | None, seed: int) -> Any:
@@ -112,11 +191,18 @@ def make_splits(images: Any, cfg: DataConfig) -> dict[str, np.ndarray]:
     Identical inputs (:func:`duplicate_groups`) always land in the same stratified split.
     """
     groups = duplicate_groups(images)
-    _report_duplicates(images, groups)
     if images.given_split is None:
         fractions = [cfg.val_fraction, cfg.test_fraction]
         train, val, test = _grouped_split(images.targets, groups, fractions, cfg.seed)
-        return {"train": train, "val": val, "test": test}
+        splits = {"train": train, "val": val, "test": test}
+    else:
+        splits = _complete_given_splits(images, groups, cfg)
+    _report_duplicates(images, groups, splits)
+    return splits
+
+
+def _complete_given_splits(images: Any, groups: np.ndarray | None, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """The source's splits; a missing val (or test) part is carved out of train, repeats kept together."""
     given = {s: np.flatnonzero(images.given_split == s) for s in ("train", "val", "test")}
     if len(given["train"]) == 0:
         raise HeadstartError(f"{images.source!r} defines splits but no training images")
@@ -128,19 +214,20 @@ def make_splits(images: Any, cfg: DataConfig) -> dict[str, np.ndarray]:
     if len(given["test"]) == 0:
         frac = cfg.test_fraction / (1 - cfg.val_fraction)
         rest = given["train"]
-        keep, test = _grouped_split(
-            images.targets[rest], None if groups is None else groups[rest], [frac], cfg.seed + 1
-        )
+        keep, test = _grouped_split(images.targets[rest], _at(groups, rest), [frac], cfg.seed + 1)
         given["test"], given["train"] = given["train"][test], given["train"][keep]
     return given
 
 
 def splits_to_json(images: Any, splits: dict[str, np.ndarray], seed: int) -> dict:
+    """``splits.json``: the ids of each split, which :func:`splits_from_json` maps back to positions."""
+    _require_unique_ids(images)
     return {"source": images.source, "seed": seed, **{k: [images.ids[i] for i in v] for k, v in splits.items()}}
 
 
 def splits_from_json(images: Any, saved: dict) -> dict[str, np.ndarray]:
     """Map saved ids back to indices of ``images``; ids no longer present are reported as an error."""
+    _require_unique_ids(images)
     position = {id_: i for i, id_ in enumerate(images.ids)}
     out = {}
     for name in ("train", "val", "test"):
@@ -152,3 +239,14 @@ def splits_from_json(images: Any, saved: dict) -> dict[str, np.ndarray]:
             )
         out[name] = np.asarray([position[i] for i in saved.get(name, [])], dtype=np.int64)
     return out
+
+
+def _require_unique_ids(images: Any) -> None:
+    """Saved splits name examples by id: a repeated id would send two examples to one position."""
+    if len(set(images.ids)) == len(images.ids):
+        return
+    id_, n = Counter(images.ids).most_common(1)[0]
+    raise HeadstartError(
+        f"the ids of {images.source!r} are not unique ({id_!r} appears {n} times), so saved splits cannot name "
+        "their examples; give every example its own id"
+    )

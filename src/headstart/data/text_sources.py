@@ -12,14 +12,13 @@ import importlib.util
 import io
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from headstart.data.sources import IMAGE_EXTENSIONS, SPLIT_NAMES
+from headstart.data.sources import IMAGE_EXTENSIONS, SPLIT_NAMES, count_txt_and_images, mixed_folder_hint
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 
@@ -31,7 +30,6 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 BOM = b"\xef\xbb\xbf"
 SHOWN = 3  # skipped-row messages quoted in warnings and errors
 TWEET_LABELS = ("negative", "neutral", "positive")
-COLUMN_FLAGS = {"text": "--set data.text_column=NAME", "label": "--set data.label_column=NAME"}
 
 
 @dataclass
@@ -49,9 +47,10 @@ class _Rows:
 def is_text_source(source: str, text_column: str = "text") -> bool:
     """Whether ``source`` is text data that :func:`load_texts` reads (cheap: reads headers, walks folders).
 
-    True for ``builtin:tweets`` / ``builtin:bbc-news``, ``.jsonl`` files, ``.csv`` / ``.tsv`` files whose header
-    has ``text_column`` and no ``path`` column, folders holding ``train.csv|tsv|jsonl``, and folders whose
-    subfolders hold ``.txt`` files and no images.
+    True for ``builtin:tweets`` / ``builtin:bbc-news``, ``.jsonl`` files, ``.csv`` / ``.tsv`` files without a
+    ``path`` column (unless ``text_column`` is missing and the first row names an image file: an image CSV with
+    other column names), folders holding ``train.csv|tsv|jsonl``, and folders whose subfolders hold more
+    ``.txt`` files than images (:func:`~headstart.data.sources.count_txt_and_images`).
     """
     if source.startswith("builtin:"):
         return source.removeprefix("builtin:") in TEXT_BUILTINS
@@ -60,7 +59,10 @@ def is_text_source(source: str, text_column: str = "text") -> bool:
         return _is_text_table(path, text_column)
     if path.is_dir():
         train = _split_file_candidates(path).get("train")
-        return _is_text_table(train[0], text_column) if train else _holds_txt_not_images(path)
+        if train:
+            return _is_text_table(train[0], text_column)
+        n_txt, n_images = count_txt_and_images(path)
+        return n_txt > n_images
     return False
 
 
@@ -115,7 +117,9 @@ def _read_table(
             return rows  # every line was undecodable: load_texts reports the reasons
     else:
         columns, records = _csv_records(path, encoding)
-    _require_columns(path, columns, {"text": text_column, "label": label_column})
+    wanted = {"text": text_column, "label": label_column}
+    if any(column not in columns for column in wanted.values()):
+        raise HeadstartError(_missing_columns(path, columns, wanted, next(iter(records), ("", {}))[1]))
     if "split" in columns:
         rows.split = []
     count = 0
@@ -129,11 +133,17 @@ def _read_table(
 
 def _csv_records(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[str, dict[str, object]]]]:
     """Header and (``"row N"``, record) pairs; undecodable bytes survive as surrogates for :func:`_add_record`."""
-    raw = path.read_bytes().removeprefix(BOM)
+    raw = _read_bytes(path)
     if not raw.strip():
-        raise HeadstartError(f"{path} is empty; a text CSV needs a header line such as text,label and one row per text")
+        raise HeadstartError(
+            f"{path} is empty; a text CSV needs a header line such as text,label and one row per text "
+            "(an image CSV: path,label and one row per image)"
+        )
     reader = csv.reader(io.StringIO(raw.decode(encoding, "surrogateescape"), newline=""), delimiter=_delimiter(path))
-    columns = [c.strip() for c in next(reader)]
+    try:
+        columns = [c.strip() for c in next(reader)]
+    except csv.Error as exc:
+        raise HeadstartError(f"{path}: cannot parse the header line ({exc}); check its quoting and delimiter") from exc
 
     def records() -> Iterator[tuple[str, dict[str, object]]]:
         number = 0
@@ -154,7 +164,7 @@ def _csv_records(path: Path, encoding: str) -> tuple[list[str], Iterator[tuple[s
 
 def _jsonl_records(path: Path, rows: _Rows) -> tuple[list[str], list[tuple[str, dict[str, object]]]]:
     """Keys seen and (``"line N"``, object) pairs; lines that are not UTF-8 go to ``rows.skipped``."""
-    raw = path.read_bytes().removeprefix(BOM)
+    raw = _read_bytes(path)
     if not raw.strip():
         raise HeadstartError(
             f'{path} is empty; a JSONL file needs one object per line, e.g. {{"text": "...", "label": "..."}}'
@@ -258,10 +268,14 @@ def _read_txt_folder(root: Path, id_prefix: str, fallback_latin1: bool = False) 
         )
     files = {c.name: sorted(p for p in c.rglob("*") if _is_txt(p)) for c in classes}
     empty = [label for label, paths in files.items() if not paths]
+    hint = mixed_folder_hint(root)
     if empty:
         raise HeadstartError(
-            f"class folder(s) {', '.join(empty)} in {str(root)!r} hold no .txt files; add texts or remove the folder"
+            f"class folder(s) {', '.join(empty)} in {str(root)!r} hold no .txt files{hint}; "
+            "add texts or remove the folder"
         )
+    if hint:
+        logger.warning("%s: reading the .txt files as text data; the images are ignored%s", root, hint)
     rows = _Rows()
     for label, paths in files.items():
         for path in paths:
@@ -397,15 +411,23 @@ def _check_counts(texts: TextSet) -> None:
         )
 
 
-def _require_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> None:
-    """``wanted`` maps role ("text" / "label") to column name; a missing one names the found columns and the fix."""
-    missing = {role: column for role, column in wanted.items() if column not in columns}
-    if missing:
-        what = " and ".join(f"no {role} column {column!r}" for role, column in missing.items())
-        flags = " and ".join(COLUMN_FLAGS[role] for role in missing)
-        raise HeadstartError(
-            f"{path} has {what} (found: {', '.join(columns) or 'none'}); choose the column(s) with {flags}"
-        )
+def _missing_columns(path: Path, columns: list[str], wanted: dict[str, str], first: dict[str, object]) -> str:
+    """``wanted`` maps role ("text" / "label") to column name: the message names the found columns and the fix."""
+    missing = [role for role, column in wanted.items() if column not in columns]
+    what = " and ".join(f"no {role} column {wanted[role]!r}" for role in missing)
+    guess = _guess_columns(columns, wanted, missing, first)
+    flags = " ".join(f"--set data.{role}_column={guess.get(role, 'NAME')}" for role in missing)
+    images = "" if path.suffix.lower() == ".jsonl" else "; image data needs columns path,label instead"
+    return f"{path} has {what} (found: {', '.join(columns) or 'none'}); choose the column(s) with {flags}{images}"
+
+
+def _guess_columns(columns: list[str], wanted: dict[str, str], missing: list[str], first: dict[str, object]) -> dict:
+    """The unused columns for the missing roles when their numbers match; of two, the longer first value is text."""
+    free = [c for c in columns if c not in wanted.values() and c != "split"]
+    if len(free) != len(missing):
+        return {}
+    free.sort(key=lambda c: -len(str(first.get(c) or "")))
+    return dict(zip(missing, free, strict=True))
 
 
 def _split_file_candidates(root: Path) -> dict[str, list[Path]]:
@@ -422,28 +444,24 @@ def _is_text_table(path: Path, text_column: str) -> bool:
         return False
     with path.open("rb") as f:
         head = f.read(1 << 16).removeprefix(BOM).decode("utf-8", "replace")
-    header = next(csv.reader(io.StringIO(head, newline=""), delimiter=_delimiter(path)), [])
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=_delimiter(path))
+    header, first = next(reader, []), next(reader, [])
     columns = {c.strip() for c in header}
-    return text_column in columns and "path" not in columns
-
-
-def _holds_txt_not_images(root: Path) -> bool:
-    """Whether the subfolders of ``root`` hold ``.txt`` files and no image (stops at the first image)."""
-    found = False
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        if Path(dirpath) == root:
-            continue
-        for name in filenames:
-            suffix = os.path.splitext(name)[1].lower()
-            if suffix in IMAGE_EXTENSIONS:
-                return False
-            found = found or suffix == ".txt"
-    return found
+    if "path" in columns:
+        return False
+    return text_column in columns or not any(Path(v.strip()).suffix.lower() in IMAGE_EXTENSIONS for v in first)
 
 
 def _is_txt(path: Path) -> bool:
     return path.suffix.lower() == ".txt" and not path.name.startswith(".") and path.is_file()
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, a leading UTF-8 byte-order mark dropped."""
+    try:
+        return path.read_bytes().removeprefix(BOM)
+    except OSError as exc:
+        raise HeadstartError(f"cannot read {path} ({exc.strerror}); check that the file is readable") from exc
 
 
 def _delimiter(path: Path) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import random
 import shutil
 import tempfile
@@ -20,8 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from headstart._permissions import share_dir, share_file
+from headstart.config import RunConfig
 from headstart.errors import HeadstartError
 
 __all__ = [
@@ -34,10 +38,27 @@ __all__ = [
     "data_identity",
     "check_same_data",
     "CHECKPOINT_DIR",
+    "damaged_checkpoint",
 ]
 
 CHECKPOINT_DIR = "checkpoint"
 PREVIOUS_DIR = ".checkpoint.old"  # the previous checkpoint, present only while a new one is swapped in
+# state.json: what Trainer.restore and runner.resume read, with the JSON types they need
+STATE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "step": int,
+    "trainable": list,
+    "unfrozen_at": dict,
+    "pending": dict,
+    "plateau": (dict, type(None)),
+    "best_key": (list, type(None)),
+    "best_epoch": int,
+    "history": list,
+    "seconds": (int, float),
+    "config": dict,
+}
+RNG_KEYS = ("torch", "loader", "numpy_keys", "numpy_pos", "python")
+DATA_KEYS = {"n", "classes", "split_sizes", "examples", "splits"}  # see data_identity
 
 
 @dataclass
@@ -83,7 +104,7 @@ def save_checkpoint(run_dir: Path, ckpt: Checkpoint) -> Path:
     """Write ``run_dir/checkpoint`` atomically (build beside, then swap)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / CHECKPOINT_DIR
-    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".checkpoint.tmp-"))
+    tmp = share_dir(Path(tempfile.mkdtemp(dir=run_dir, prefix=".checkpoint.tmp-")))  # mkdtemp makes it 0700
     try:
         save_file(_contiguous(ckpt.model), str(tmp / "model.safetensors"))
         if ckpt.best is not None:
@@ -91,6 +112,8 @@ def save_checkpoint(run_dir: Path, ckpt: Checkpoint) -> Path:
         torch.save(ckpt.optimizer, tmp / "optimizer.pt")
         save_file(_contiguous(ckpt.rng), str(tmp / "rng.safetensors"))
         (tmp / "state.json").write_text(json.dumps(ckpt.state))
+        for written in tmp.iterdir():
+            share_file(written)  # safetensors writes 0600
         old = run_dir / PREVIOUS_DIR
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -116,7 +139,11 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 
 def load_checkpoint(run_dir: Path) -> Checkpoint:
-    """Read ``run_dir/checkpoint`` (or the previous one, if a kill hit the swap)."""
+    """Read ``run_dir/checkpoint`` (or the previous one, if a kill hit the swap).
+
+    Every file is checked: a damaged checkpoint (a cut copy, a full disk, a hand edit) is a
+    :class:`HeadstartError` that names the file and says how to start over, never a traceback.
+    """
     path = _readable_checkpoint(run_dir)
     if path is None:
         raise HeadstartError(
@@ -124,13 +151,75 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
             "`headstart train` (finished runs need no resume)"
         )
     best = path / "best.safetensors"
+    rng = _tensors(path, "rng.safetensors")
+    missing = [k for k in RNG_KEYS if k not in rng]
+    if missing:
+        raise damaged_checkpoint(path, f"rng.safetensors lacks the random state(s) {', '.join(missing)}")
     return Checkpoint(
-        model=load_file(str(path / "model.safetensors")),
-        best=load_file(str(best)) if best.is_file() else None,
-        optimizer=torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True),
-        rng=load_file(str(path / "rng.safetensors")),
-        state=json.loads((path / "state.json").read_text()),
+        model=_tensors(path, "model.safetensors"),
+        best=_tensors(path, best.name) if best.is_file() else None,
+        optimizer=_optimizer(path),
+        rng=rng,
+        state=_state(path),
     )
+
+
+def damaged_checkpoint(path: Path, problem: str) -> HeadstartError:
+    """The error for an unreadable checkpoint at ``path`` (``RUN/checkpoint``): what is wrong and how to start over."""
+    run = path.parent
+    return HeadstartError(
+        f"the training checkpoint in {path} is damaged: {problem}. The run cannot be resumed; to start over, "
+        f"delete {path} (or the whole folder {run}) and train again, or train into another --out"
+    )
+
+
+def _tensors(path: Path, name: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path / name))
+    except (SafetensorError, OSError) as exc:
+        raise damaged_checkpoint(path, f"{name} cannot be read ({exc})") from exc
+
+
+def _optimizer(path: Path) -> dict[str, Any]:
+    """``optimizer.pt``, unpickled with ``weights_only=True`` (tensors and numbers, never code)."""
+    try:
+        state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise damaged_checkpoint(path, f"optimizer.pt cannot be read ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(state, dict) or not {"state", "param_groups"} <= set(state):
+        raise damaged_checkpoint(path, "optimizer.pt holds no optimizer state (no 'state' / 'param_groups')")
+    return state
+
+
+def _state(path: Path) -> dict[str, Any]:
+    """``state.json`` with every key the trainer reads, of the right JSON type, and a valid config."""
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise damaged_checkpoint(path, f"state.json is not valid JSON ({exc})") from exc
+    if not isinstance(state, dict):
+        raise damaged_checkpoint(path, "state.json does not hold a JSON object")
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise damaged_checkpoint(path, f"state.json lacks the key(s) {', '.join(missing)}")
+    for key, kind in STATE_KEYS.items():
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise damaged_checkpoint(path, f"state.json {key}={_short(state[key])} has the wrong type")
+    data = state.get("data")  # absent in checkpoints written before the data identity was recorded
+    if data is not None and not (isinstance(data, dict) and DATA_KEYS <= set(data)):
+        raise damaged_checkpoint(
+            path, f"state.json data={_short(data)} lacks the data identity ({', '.join(sorted(DATA_KEYS))})"
+        )
+    try:
+        RunConfig.from_dict(state["config"])
+    except HeadstartError as exc:
+        raise damaged_checkpoint(path, f"state.json holds an invalid config ({exc})") from exc
+    return state
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def data_identity(images: Any, splits: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
+from headstart._permissions import share_file
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import eval_loader
 from headstart.engine import distributed
@@ -32,6 +34,7 @@ __all__ = ["FeatureSet", "cache_dir", "feature_key", "extract_features"]
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+_UNWRITABLE: set[Path] = set()  # cache folders already reported as unwritable (one warning per folder)
 
 
 def cache_dir() -> Path:
@@ -70,6 +73,7 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str
     os.close(fd)
     try:
         save_file(arrays, tmp, metadata=meta)
+        share_file(tmp)  # mkstemp and safetensors make it 0600; a shared cache must be readable by the team
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -129,18 +133,30 @@ def extract_features(
     skipped = skipped + [m for m in local.items.values() if m not in skipped]
     skips.add(skipped)
     if use_cache and distributed.is_main():
-        text = json.dumps(skipped).encode()
-        _write_atomic(
-            path,
-            {
-                "features": feats,
-                "valid": valid.astype(np.uint8),
-                "done": done.astype(np.uint8),
-                "skipped": np.frombuffer(text, dtype=np.uint8),
-            },
-            {"source": images.source, "n": str(n)},
-        )
+        arrays = {
+            "features": feats,
+            "valid": valid.astype(np.uint8),
+            "done": done.astype(np.uint8),
+            "skipped": np.frombuffer(json.dumps(skipped).encode(), dtype=np.uint8),
+        }
+        _save_cache(path, arrays, {"source": images.source, "n": str(n)})
     return FeatureSet(feats, valid & done, key, False, time.perf_counter() - start)
+
+
+def _save_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> None:
+    """Write the cache file; a cache that cannot be written costs a warning (once per folder), never the run."""
+    try:
+        _write_atomic(path, arrays, meta)
+    except (OSError, SafetensorError) as exc:  # safetensors reports I/O errors as its own type
+        folder = path.parent
+        if folder not in _UNWRITABLE:
+            _UNWRITABLE.add(folder)
+            logger.warning(
+                "cannot write the feature cache in %s (%s); going on without caching, so features are extracted "
+                "again next time. Point HEADSTART_CACHE_DIR at a folder you can write to keep them",
+                folder,
+                exc,
+            )
 
 
 def _read_cache(path: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:

@@ -31,6 +31,7 @@ from headstart.engine.checkpoint import (
     Checkpoint,
     capture_rng,
     check_same_data,
+    damaged_checkpoint,
     data_identity,
     restore_rng,
     save_checkpoint,
@@ -311,7 +312,13 @@ class Trainer:
     def restore(self, ckpt: Checkpoint) -> None:
         s = ckpt.state
         check_same_data(s.get("data"), self.data_id, self.run_dir)
-        self.model.load_state_dict(ckpt.model)
+        try:
+            self.model.load_state_dict(ckpt.model)
+            self.optimizer.load_state_dict(ckpt.optimizer)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            where = (self.run_dir or Path(".")) / CHECKPOINT_DIR
+            problem = f"its weights or optimizer state do not fit the network ({str(exc).splitlines()[0]})"
+            raise damaged_checkpoint(where, problem) from exc
         self.epoch, self.step = s["epoch"], s["step"]
         self.trainable, self.unfrozen_at, self.pending = set(s["trainable"]), s["unfrozen_at"], s["pending"]
         if self.plateau is not None and s["plateau"] is not None:
@@ -320,7 +327,6 @@ class Trainer:
         self.best_state = ckpt.best
         self.result = TrainResult(history=s["history"], best_epoch=s["best_epoch"], seconds=s["seconds"])
         self._apply_requires_grad()
-        self.optimizer.load_state_dict(ckpt.optimizer)
         restore_rng(ckpt.rng, self.generator)
 
 

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from headstart._permissions import share_file
+
 __all__ = ["Html", "defang", "esc", "fmt_num", "key_value_table", "page", "section", "table", "write_atomic"]
 
 CSS = """
@@ -152,7 +154,7 @@ def write_atomic(path: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
+        share_file(tmp)  # mkstemp creates 0600; reports are meant to be shared (under the user's umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
