@@ -42,7 +42,7 @@ from headstart.data.pipeline import check_modality, eval_loader
 from headstart.data.splits import limit_per_class, make_splits, splits_to_json
 from headstart.data.tokens import tokenize
 from headstart.engine import distributed
-from headstart.engine.checkpoint import Checkpoint, has_checkpoint, load_checkpoint
+from headstart.engine.checkpoint import Checkpoint, interrupted_message, load_checkpoint
 from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_probabilities
 from headstart.engine.runtime import Runtime, resolve_runtime
@@ -205,17 +205,7 @@ def train(
         except KeyboardInterrupt as exc:
             if isinstance(exc, RunInterrupted):
                 raise
-            raise RunInterrupted(_interrupted(out)) from None
-
-
-def _interrupted(out: Path) -> str:
-    """What Ctrl-C left in ``out`` and the command that continues from it."""
-    if has_checkpoint(out):
-        return (
-            f"interrupted; the last epoch's checkpoint is in {out / 'checkpoint'}. "
-            f"Continue with: headstart train --resume {out}"
-        )
-    return f"interrupted before the first checkpoint; nothing to resume in {out}. Run the same command again"
+            raise RunInterrupted(interrupted_message(out)) from None
 
 
 def _train(

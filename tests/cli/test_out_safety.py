@@ -165,7 +165,13 @@ def test_console_predict_expands_folders_and_globs_and_fails_when_nothing_worked
     records = json.loads(result.stdout)
     assert len(records) == 14 + n and all(r["label"] in ("defective", "functional") for r in records)
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    result = headstart("predict", str(probe_run), str(tmp_path / "broken.png"), str(tmp_path / "nope*.png"))
-    refused(result, "none of the 2 input(s) could be predicted")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = (str(tmp_path / "broken.png"), str(tmp_path / "nope*.png"), str(empty), "--format", "json")
+    result = headstart("predict", str(probe_run), *args)
+    refused(result, "none of the 3 input(s) could be predicted")
+    errors = [r["error"] for r in json.loads(result.stdout)]
+    assert "cannot identify image" in errors[0] and "no file matches this pattern" in errors[1]
+    assert "a folder holding no image files" in errors[2]
     result = headstart("predict", str(probe_run), str(tmp_path / "broken.png"), pattern, "--format", "json")
     assert result.returncode == 0 and "1 of" in result.stderr and len(json.loads(result.stdout)) == n + 1

@@ -137,7 +137,7 @@ def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = Non
         for i in range(start, min(start + size, len(paths))):
             try:
                 if not Path(paths[i]).is_file():
-                    raise UnreadableImage(f"{paths[i]}: no such file")
+                    raise UnreadableImage(f"{paths[i]}: {_missing(paths[i])}")
                 tensors.append(transform(read_image(paths[i])))
                 chunk.append(i)
             except UnreadableImage as exc:
@@ -155,6 +155,15 @@ def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = Non
     if bad:
         raise _refuse_nonfinite(run, bad)
     return records
+
+
+def _missing(path: str) -> str:
+    """Why ``path`` is not an image file: a folder without images, a pattern that matched nothing, or absent."""
+    if Path(path).is_dir():
+        return "a folder holding no image files"
+    if any(c in path for c in "*?["):
+        return "no file matches this pattern"
+    return "no such file"
 
 
 def predict_texts(run: LoadedRun, texts: list[str], batch_size: int | None = None) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ __all__ = [
     "check_same_data",
     "CHECKPOINT_DIR",
     "damaged_checkpoint",
+    "interrupted_message",
 ]
 
 CHECKPOINT_DIR = "checkpoint"
@@ -136,6 +137,16 @@ def _readable_checkpoint(run_dir: Path) -> Path | None:
 def has_checkpoint(run_dir: Path) -> bool:
     """True when ``run_dir`` holds an interrupted run that ``load_checkpoint`` can continue."""
     return _readable_checkpoint(run_dir) is not None
+
+
+def interrupted_message(run_dir: Path) -> str:
+    """What an interrupted run left in ``run_dir`` and the command that continues from it."""
+    if has_checkpoint(run_dir):
+        return (
+            f"interrupted; the last epoch's checkpoint is in {run_dir / CHECKPOINT_DIR}. "
+            f"Continue with: headstart train --resume {run_dir}"
+        )
+    return f"interrupted before the first checkpoint; nothing to resume in {run_dir}. Run the same command again"
 
 
 def load_checkpoint(run_dir: Path) -> Checkpoint:
