@@ -107,7 +107,8 @@ def main() -> None:
         raw.append(time.perf_counter() - t)
     del x_all
     raw_s = statistics.median(raw)
-    print(f"\n## raw forward pass ({runtime.precision}, channels_last={runtime.channels_last}), {len(images)} images")
+    setting = f"{runtime.train_precision}, channels_last={runtime.channels_last}"
+    print(f"\n## raw forward pass ({setting}), {len(images)} images")
     print(f"  median {raw_s:.2f} s ({len(images) / raw_s:.1f} img/s); runs: {', '.join(f'{v:.2f}' for v in raw)}")
 
     out = Path(tempfile.mkdtemp(prefix="headstart-bench-runs-"))
@@ -124,7 +125,8 @@ def main() -> None:
         assert s.feature_cache_hit is True
         warm.append(s.seconds)
     cold_s, warm_s = statistics.median(cold), statistics.median(warm)
-    print("\n## linear probe (features + probe fit + test metrics + run written)")
+    print("\n## linear probe (train+val features in the training precision, test features in fp32, probe fit,")
+    print("##               test metrics, run written)")
     print(f"  first run  median {cold_s:.2f} s; runs: {', '.join(f'{v:.2f}' for v in cold)}; test accuracy {acc:.4f}")
     print(f"  cached run median {warm_s:.2f} s; runs: {', '.join(f'{v:.2f}' for v in warm)}")
 
@@ -136,7 +138,9 @@ def main() -> None:
         f"  fp32 NCHW          : test accuracy {m32['accuracy']:.4f}"
         f"  macro-F1 {m32['macro_f1']:.4f}  ({s32.seconds:.1f} s)"
     )
-    print(f"  {runtime.precision} channels_last: test accuracy {acc:.4f}  macro-F1 {f1:.4f}  (train.precision=auto)")
+    print(
+        f"  {runtime.train_precision} channels_last: test accuracy {acc:.4f}  macro-F1 {f1:.4f}  (train.precision=auto)"
+    )
     diff = 100 * (acc - s32.metrics["accuracy"])
     print(f"  difference: {diff:+.2f} accuracy points (target: no more than 0.5 below fp32)")
 

@@ -28,16 +28,54 @@ def test_yaml_file_then_set_wins(tmp_path: Path) -> None:
     assert cfg.optim.lr == pytest.approx(0.002) and cfg.train.epochs == 7
 
 
-def test_unknown_set_key_lists_valid_keys() -> None:
-    with pytest.raises(HeadstartError, match=r"unknown --set key 'optim.lrr'.*optim\.lr"):
+def test_unknown_set_key_suggests_and_lists_valid_keys() -> None:
+    with pytest.raises(HeadstartError, match=r"unknown --set key 'optim.lrr'; did you mean optim.lr\? known: data"):
         apply_overrides({}, ["optim.lrr=1"])
 
 
 def test_unknown_yaml_key_is_an_error(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("train:\n  epoch: 3\n")
-    with pytest.raises(HeadstartError, match=r"unknown config key\(s\) train.epoch; valid keys: .*train.epochs"):
+    with pytest.raises(HeadstartError, match=r"unknown config key 'train.epoch'; did you mean train.epochs\? known: "):
         load_config(f)
+    f.write_text("trian:\n  epochs: 3\nextra: 1\n")
+    with pytest.raises(HeadstartError) as err:
+        load_config(f)
+    assert str(err.value).startswith("unknown config keys extra, trian (did you mean train?); known: data, preprocess")
+
+
+def test_yaml_numbers_in_scientific_notation_are_floats(tmp_path: Path) -> None:
+    """PyYAML reads 1e-3 (no dot) as a string; float fields take it, in a file as with --set."""
+    f = tmp_path / "c.yaml"
+    f.write_text("optim:\n  lr: 1e-3\n  weight_decay: 5E-2\nstrategy:\n  probe_cs: [1e-2, 1]\n")
+    cfg = load_config(f)
+    assert cfg.optim.lr == 1e-3 and cfg.optim.weight_decay == 0.05 and cfg.strategy.probe_cs == [0.01, 1.0]
+    assert all(isinstance(v, float) for v in (cfg.optim.lr, cfg.optim.weight_decay, *cfg.strategy.probe_cs))
+    f.write_text("optim:\n  lr: fast\n")
+    with pytest.raises(HeadstartError, match="optim.lr must be of type float, got 'fast'"):
+        load_config(f)
+    with pytest.raises(HeadstartError, match="train.epochs must be of type int, got '1e3'"):
+        load_config(None, ["train.epochs=1e3"])
+
+
+def test_text_fields_stay_text() -> None:
+    """--set keeps what was typed for text fields; typed values (flags) go in as they are."""
+    cfg = load_config(None, ["data.source=007", "model.backbone=yes", "eval.threshold=f1"])
+    assert cfg.data.source == "007" and cfg.model.backbone == "yes" and cfg.eval.threshold == "f1"
+    assert load_config(None, ["model.weights=null"]).model.weights is None
+    typed = load_config(None, ["data.source=a", "train.epochs=3"], {"data.source": "yes", "train.seed": 7})
+    assert typed.data.source == "yes" and typed.train.seed == 7 and typed.train.epochs == 3
+
+
+def test_yaml_booleans_and_numbers_in_text_fields_are_refused(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("data:\n  source: yes\n")
+    with pytest.raises(HeadstartError) as err:
+        load_config(f)
+    assert str(err.value).startswith("data.source must be text, got True (YAML reads yes/no/on/off as true/false")
+    assert "put the value in quotes as you mean it, e.g. source: 'yes' or '007'" in str(err.value)
+    f.write_text("data:\n  source: '007'\n")
+    assert load_config(f).data.source == "007"
 
 
 @pytest.mark.parametrize(
@@ -66,7 +104,7 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
         ("data.seed=-5", "data.seed=-5 is out of range; seeds (--seed, data.seed, train.seed) must be 0..4294967295"),
         ("train.seed=4294967296", "train.seed=4294967296 is out of range"),
         ("train.seed=100000000000000000000", "train.seed=100000000000000000000 is out of range"),
-        ("train.seed=1e20", "train.seed must be of type int, got 1e+20"),
+        ("train.seed=1e20", "train.seed must be of type int, got '1e20'"),
     ],
 )
 def test_seeds_outside_numpys_range_are_refused(override: str, message: str) -> None:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from headstart import experiments
 from headstart.config import RunConfig
+from headstart.report.verdict import verdict
 from headstart.runner import RunSummary
 
 
@@ -21,9 +23,18 @@ def test_aggregate_mean_std_and_t_interval() -> None:
     out = experiments.aggregate([_summary(0.80, 0.7), _summary(0.84, 0.8), _summary(0.82, 0.75)])
     assert out["seeds"] == 3 and out["accuracy"] == pytest.approx(0.82)
     assert out["accuracy_std"] == pytest.approx(np.std([0.80, 0.84, 0.82], ddof=1))
-    half = 4.303 * out["accuracy_std"] / np.sqrt(3)  # t(0.975, 2 dof)
+    half = stats.t.ppf(0.975, 2) * out["accuracy_std"] / np.sqrt(3)  # t(0.975, 2 dof) = 4.303
     assert out["ci95"]["accuracy"] == pytest.approx([0.82 - half, 0.82 + half])
     assert out["roc_auc"] is None and "roc_auc" not in out["ci95"]
+
+
+def test_t_interval_beyond_ten_degrees_of_freedom() -> None:
+    """16 seeds (15 degrees of freedom): Student's t from scipy (2.131), not the normal 1.96."""
+    accs = [0.80 + 0.004 * i for i in range(16)]
+    out = experiments.aggregate([_summary(a, 0.5) for a in accs])
+    half = stats.t.ppf(0.975, 15) * np.std(accs, ddof=1) / 4
+    assert out["ci95"]["accuracy"] == pytest.approx([np.mean(accs) - half, np.mean(accs) + half], rel=1e-12)
+    assert stats.t.ppf(0.975, 15) == pytest.approx(2.1314, abs=1e-4)
 
 
 def test_seed_config_moves_split_and_init(tiny_config: RunConfig) -> None:
@@ -42,4 +53,5 @@ def test_compare_with_seeds_writes_one_run_per_strategy_and_seed(tiny_config: Ru
         assert splits[0] != splits[1]  # each seed draws its own split
     row = result.rows[0]
     assert row["seeds"] == 2 and row["accuracy_std"] is not None and "accuracy" in row["ci95"]
-    assert result.verdict.startswith("transfer")
+    lp, scratch = (r["macro_f1"] for r in result.rows)  # the verdict reads the seed means, and says so
+    assert result.verdict == verdict(result.rows) and f"({lp:.3f} vs {scratch:.3f})" in result.verdict

@@ -1,4 +1,4 @@
-"""Typed run configuration: six sections, YAML in, ``--set key=value`` overrides, resolved dict out.
+"""Typed run configuration: seven sections (``SECTIONS``), YAML in, ``--set key=value`` overrides, resolved dict out.
 
 Every field has a comment; ``__post_init__`` validates values; unknown keys are errors that list
 the valid ones. The fully resolved config is written into every run (``headstart.json``).
@@ -7,6 +7,7 @@ the valid ones. The fully resolved config is written into every run (``headstart
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from headstart.errors import HeadstartError
+from headstart.registry import closest, unknown_choice
 
 __all__ = [
     "DataConfig",
@@ -24,15 +26,24 @@ __all__ = [
     "StrategyConfig",
     "OptimConfig",
     "TrainConfig",
+    "EvalConfig",
     "RunConfig",
     "load_config",
     "apply_overrides",
+    "flag_values",
+    "resolve_run_config",
+    "apply_values",
     "check_seed",
     "SEED_LIMIT",
+    "SECTIONS",
+    "CLASS_WEIGHTS",
+    "LOGS",
 ]
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 PRECISIONS = ("auto", "fp32", "bf16")
+CLASS_WEIGHTS = ("none", "auto")  # optim.class_weights (--class-weights)
+LOGS = ("jsonl", "tensorboard")  # train.log (--log)
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -177,7 +188,8 @@ class OptimConfig:
         _check(0 <= self.warmup_fraction < 1, "optim.warmup_fraction must be in [0, 1)")
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing must be in [0, 1)")
         _check(
-            self.class_weights in ("none", "auto"), f"optim.class_weights={self.class_weights!r}; choose none or auto"
+            self.class_weights in CLASS_WEIGHTS,
+            f"optim.class_weights={self.class_weights!r}; choose {' or '.join(CLASS_WEIGHTS)}",
         )
 
 
@@ -195,7 +207,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
         check_seed("train.seed", self.seed)
-        _check(self.log in ("jsonl", "tensorboard"), f"train.log={self.log!r}; choose jsonl or tensorboard")
+        _check(self.log in LOGS, f"train.log={self.log!r}; choose {' or '.join(LOGS)}")
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
         _check(self.precision in PRECISIONS, f"train.precision={self.precision!r}; choose {PRECISIONS}")
         _check(self.num_workers >= 0, "train.num_workers must be >= 0")
@@ -246,8 +258,18 @@ def _field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig))  # data, preprocess, model, ... (`--config` help)
+
+# a decimal or scientific number: YAML 1.1 reads 1e-3 (no dot in the mantissa) as a string
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Convert a YAML value to the annotated type, with an error that names the key."""
+    """Convert a YAML value to the annotated type, with an error that names the key.
+
+    A float field takes numbers and numeric-looking strings (``lr: 1e-3``); a text field takes only text,
+    so ``source: yes`` (YAML's true) or ``source: 007`` (YAML's 7) is refused instead of becoming ``'True'``.
+    """
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -269,63 +291,94 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise HeadstartError(f"{key} must be true or false, got {value!r}")
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
+    if tp is str and isinstance(value, str):
+        return value
     if tp is str and value is not None:
-        return str(value)
+        raise HeadstartError(
+            f"{key} must be text, got {value!r} (YAML reads yes/no/on/off as true/false and bare digits as "
+            f"numbers); put the value in quotes as you mean it, e.g. {key.rsplit('.', 1)[-1]}: 'yes' or '007'"
+        )
     raise HeadstartError(f"{key} must be of type {getattr(tp, '__name__', tp)}, got {value!r}")
 
 
 def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     types_ = _field_types(cls)
-    unknown = sorted(set(raw) - set(types_))
-    if unknown:
-        raise HeadstartError(
-            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
-            f"valid keys: {', '.join(prefix + k for k in types_)}"
-        )
+    _check_keys([prefix + str(k) for k in raw], [prefix + k for k in types_])
     kwargs = {k: _coerce(v, types_[k], prefix + k) for k, v in raw.items()}
     return cls(**kwargs)
 
 
-def _valid_keys() -> list[str]:
-    keys = []
-    for section, tp in _field_types(RunConfig).items():
-        keys += [f"{section}.{name}" for name in _field_types(tp)]
-    return keys
+def _check_keys(given: list[str], valid: list[str], kind: str = "config key") -> None:
+    """Refuse unknown keys: one with a did-you-mean suggestion, several each with theirs."""
+    unknown = sorted(set(given) - set(valid))
+    if len(unknown) == 1:
+        raise unknown_choice(kind, unknown[0], valid)
+    if unknown:
+        named = [k + (f" (did you mean {m}?)" if (m := closest(k, valid)) else "") for k in unknown]
+        raise HeadstartError(f"unknown {kind}s {', '.join(named)}; known: {', '.join(valid)}")
+
+
+def _key_types() -> dict[str, Any]:
+    """Every ``section.key`` with its annotated type."""
+    return {
+        f"{section}.{name}": tp
+        for section, section_tp in _field_types(RunConfig).items()
+        for name, tp in _field_types(section_tp).items()
+    }
+
+
+def _is_text(tp: Any) -> bool:
+    """``str`` or ``str | None``: a field whose ``--set`` value is taken as typed, not read as YAML."""
+    return tp is str or set(typing.get_args(tp)) == {str, type(None)}
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings (values parsed as YAML) to a raw config dict."""
-    valid = _valid_keys()
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a raw config dict.
+
+    Text fields keep the text as typed where YAML would read something else: ``data.source=007`` is
+    ``'007'``, ``data.source=yes`` is ``'yes'``; ``null`` still clears an optional field.
+    """
+    types_ = _key_types()
     for item in overrides:
         if "=" not in item:
             raise HeadstartError(f"--set {item!r} must look like section.key=value, e.g. optim.lr=1e-3")
         key, text = item.split("=", 1)
         key = key.strip()
-        if key not in valid:
-            raise HeadstartError(f"unknown --set key {key!r}; valid keys: {', '.join(valid)}")
+        _check_keys([key], list(types_), kind="--set key")
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
             raise HeadstartError(f"--set {key}: cannot parse value {text!r} ({exc})") from exc
-        if isinstance(value, str) and _looks_numeric(value):
-            value = float(value)  # YAML 1.1 reads "1e-3" as a string
-        section, name = key.split(".", 1)
-        raw.setdefault(section, {})[name] = value
+        if _is_text(types_[key]) and value is not None and not isinstance(value, str):
+            value = text.strip()
+        _put(raw, key, value)
     return raw
 
 
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def apply_values(raw: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Apply already-typed ``{"section.key": value}`` settings (command-line flags) to a raw config dict."""
+    _check_keys(list(values), list(_key_types()))
+    for key, value in values.items():
+        _put(raw, key, value)
+    return raw
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults < YAML file < ``--set`` overrides, validated into a :class:`RunConfig`."""
+def _put(raw: dict[str, Any], key: str, value: Any) -> None:
+    section, name = key.split(".", 1)
+    if not isinstance(raw.setdefault(section, {}), dict):
+        raise HeadstartError(f"config section {section!r} must be a mapping, got {raw[section]!r}")
+    raw[section][name] = value
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
+) -> RunConfig:
+    """Defaults < YAML file < ``--set`` overrides (YAML-parsed strings) < ``values`` (typed, e.g. flags),
+    validated into a :class:`RunConfig`."""
     raw: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -339,4 +392,53 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise HeadstartError(f"config file {str(p)!r} must hold a mapping of sections")
         raw = loaded
     raw = apply_overrides(raw, overrides or [])
+    raw = apply_values(raw, values or {})
     return RunConfig.from_dict(raw)
+
+
+# the config keys each command-line flag (and Python API argument) sets
+FLAG_KEYS: dict[str, tuple[str, ...]] = {
+    "backbone": ("model.backbone",),
+    "weights": ("model.weights",),
+    "strategy": ("strategy.name",),
+    "epochs": ("train.epochs",),
+    "seed": ("data.seed", "train.seed"),
+    "limit": ("data.limit_per_class",),
+    "class_weights": ("optim.class_weights",),
+    "log": ("train.log",),
+    "sampler": ("data.sampler",),
+}
+
+
+def flag_values(data: str, **flags: object) -> dict[str, object]:
+    """DATA and the given flags (None: unset) as typed config values: ``yes`` stays the text 'yes', 007 stays '007'.
+
+    >>> flag_values("007", seed=3, epochs=None)
+    {'data.source': '007', 'data.seed': 3, 'train.seed': 3}
+    """
+    values: dict[str, object] = {"data.source": data}
+    for flag, value in flags.items():
+        if value is not None:
+            values.update(dict.fromkeys(FLAG_KEYS[flag], value))
+    return values
+
+
+def resolve_run_config(
+    source: str,
+    config: str | Path | RunConfig | None = None,
+    sets: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
+    **flags: Any,
+) -> RunConfig:
+    """The one resolution of a run's config, for the CLI and the Python API alike: defaults < ``config``
+    (a YAML file or a RunConfig) < ``sets`` (``--set`` strings) < ``settings`` (typed ``{"optim.lr": 3e-4}``)
+    < the named flags (``backbone``, ``strategy``, ``epochs``, ``seed``, ...; None: unset).
+
+    >>> resolve_run_config("builtin:elpv", settings={"optim.lr": 3e-4}, epochs=2).train.epochs
+    2
+    """
+    values = {**(settings or {}), **flag_values(source, **flags)}
+    if isinstance(config, RunConfig):
+        raw = apply_values(apply_overrides(config.to_dict(), sets or []), values)
+        return RunConfig.from_dict(raw)
+    return load_config(config, sets or [], values)

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from headstart import runner
 from headstart.artifacts.out_dir import check_out, claim_out
 from headstart.config import RunConfig
+from headstart.data.dataset import Dataset
 from headstart.report.verdict import verdict
 
 __all__ = [
@@ -31,11 +33,10 @@ __all__ = [
     "aggregate",
     "summary_row",
     "compare",
+    "write_comparison_files",
 ]
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc", "balanced_accuracy", "pr_auc", "ece")
-# two-sided 97.5% quantiles of Student's t for 1..10 degrees of freedom (interval of a mean over seeds)
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
 
 
 def seed_config(cfg: RunConfig, seed: int) -> RunConfig:
@@ -69,7 +70,9 @@ def check_outs(cfg: RunConfig, container: Path, runs: Iterable[Path]) -> None:
 
 
 def _t975(dof: int) -> float:
-    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+    """Student's t 97.5% quantile for ``dof`` degrees of freedom: the half-width factor of a 95% interval of a
+    mean over ``dof + 1`` seeds (12.706 for 1, 2.131 for 15, tending to 1.960)."""
+    return float(stats.t.ppf(0.975, dof))
 
 
 def aggregate(summaries: list[runner.RunSummary]) -> dict[str, Any]:
@@ -125,18 +128,20 @@ def compare(
     out: Path,
     seeds: int = 1,
     on_start: Callable[[str, int], None] | None = None,
+    dataset: Dataset | None = None,
 ) -> Comparison:
     """Every strategy on the same split per seed (``out/<strategy>`` or ``out/<strategy>/seed-<s>``).
 
     Every run folder is checked before the first training starts; the caller claims ``out`` itself
     (:func:`~headstart.artifacts.out_dir.claim_out`) for as long as it writes the comparison files.
 
-    ``on_start(strategy, seed)`` is called before each run (the CLI prints progress with it)."""
+    ``on_start(strategy, seed)`` is called before each run (the CLI prints progress with it); ``dataset`` is
+    in-memory data (the Python API), used instead of reading ``cfg.data.source``."""
     runs: dict[str, list[runner.RunSummary]] = {name: [] for name in strategies}
     check_outs(cfg, out, [_run_folder(out, name, s, seeds) for name in strategies for s in _seeds(cfg, seeds)])
     for seed in _seeds(cfg, seeds):
         seeded = seed_config(cfg, seed)
-        prepared = runner.prepare_data(seeded)
+        prepared = runner.prepare_data(seeded, dataset)
         for name in strategies:
             run_cfg = dataclasses.replace(seeded, strategy=dataclasses.replace(seeded.strategy, name=name))
             target = _run_folder(out, name, seed, seeds)
@@ -145,3 +150,14 @@ def compare(
             runs[name].append(runner.train(run_cfg, target, prepared))
     rows = [summary_row(name, summaries) for name, summaries in runs.items()]
     return Comparison(rows, verdict(rows), runs)
+
+
+def write_comparison_files(result: Comparison, out: Path, data: str, cfg: RunConfig) -> Path:
+    """``comparison.json``, ``report.md`` and ``report.html`` of a finished comparison in ``out``; returns the HTML."""
+    from headstart.report import write_comparison
+    from headstart.report.html import write_compare_report
+
+    header = {"data": data, "backbone": cfg.model.backbone, "verdict": result.verdict, "config": cfg.to_dict()}
+    write_comparison(out, result.rows, header)
+    run_dirs = [s.out for summaries in result.runs.values() for s in summaries[:1]]
+    return write_compare_report(out, result.rows, run_dirs, result.verdict)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.artifacts.names import PLAN
 from headstart.artifacts.out_dir import check_out, claim_out
 from headstart.artifacts.run_dir import RunFiles, package_versions, write_run
 from headstart.artifacts.run_files import (
@@ -72,9 +73,11 @@ class RunSummary:
     feature_cache_hit: bool | None  # linear-probe only
 
 
-def prepare_data(cfg: RunConfig) -> tuple[Dataset, dict[str, np.ndarray]]:
-    """Load DATA, apply ``limit_per_class`` and make the splits (before any model is built)."""
-    images = limit_per_class(load_data(cfg.data.source, cfg.data), cfg.data.limit_per_class, cfg.data.seed)
+def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> tuple[Dataset, dict[str, np.ndarray]]:
+    """Load DATA (or take the in-memory ``dataset``), apply ``limit_per_class`` and make the splits
+    (before any model is built)."""
+    loaded = dataset if dataset is not None else load_data(cfg.data.source, cfg.data)
+    images = limit_per_class(loaded, cfg.data.limit_per_class, cfg.data.seed)
     splits = make_splits(images, cfg.data)
     for name, idx in splits.items():
         if len(idx) == 0:
@@ -105,17 +108,22 @@ class _Run:
     fingerprint: str  # of ``images``: hashing large in-memory sets is not free, so it is computed once
 
 
-def _features(model: nn.Module, run: _Run) -> FeatureSet:
+def _features(model: nn.Module, run: _Run, splits: tuple[str, ...], fitting: bool) -> FeatureSet:
+    """Cached features of the examples in ``splits``. ``fitting``: features a head is fitted on, computed in
+    the training precision (bf16 where fast); otherwise the recorded probabilities' precision (fp32), so
+    the test scores are exactly what ``predict`` gives on any machine (bench/README.md, precision)."""
+    runtime = replace(run.runtime, precision=run.runtime.train_precision) if fitting else run.runtime
     return extract_features(
         model,
         run.images,
         run.recipe,
-        run.runtime,
+        runtime,
         backbone_identity(run.spec),
         run.cfg.train.batch_size,
         run.skips,
         num_workers=run.cfg.train.num_workers,
         fingerprint=run.fingerprint,
+        rows=np.concatenate([run.splits[s] for s in splits]),
     )
 
 
@@ -147,7 +155,7 @@ def _head_logits_on(model: nn.Module, fs: FeatureSet, index: np.ndarray, run: _R
 def _probe(model: nn.Module, run: _Run) -> tuple[list[dict], Scored, bool]:
     for p in model.parameters():
         p.requires_grad_(False)
-    fs = _features(model, run)
+    fs = _features(model, run, ("train", "val"), fitting=True)
     fit, part = _fit_head(model, fs, run)
     head_params = sum(p.numel() for p in classifier(model).parameters())  # fitted by the probe
     history = [
@@ -155,13 +163,15 @@ def _probe(model: nn.Module, run: _Run) -> tuple[list[dict], Scored, bool]:
         for h in fit.history
         if h["C"] == fit.C
     ]
-    proba = torch.from_numpy(_head_logits_on(model, fs, part["test"], run)).softmax(-1).numpy()
-    return history, Scored(proba, run.images.targets[part["test"]], part["test"]), fs.cached
+    test = _features(model, run, ("test",), fitting=False)
+    index = run.splits["test"][test.valid[run.splits["test"]]]
+    proba = torch.from_numpy(_head_logits_on(model, test, index, run)).softmax(-1).numpy()
+    return history, Scored(proba, run.images.targets[index], index), fs.cached and test.cached
 
 
 def _lp_ft_head(model: nn.Module, run: _Run) -> float:
     """lp-ft's first phase: the probe's head, temperature-scaled on validation. Returns the temperature."""
-    fs = _features(model, run)
+    fs = _features(model, run, ("train", "val"), fitting=True)
     _, part = _fit_head(model, fs, run)
     temperature = fit_temperature(_head_logits_on(model, fs, part["val"], run), run.images.targets[part["val"]])
     scale_head(model, temperature)
@@ -298,7 +308,7 @@ def _write(
         metrics,
         history,
         splits_to_json(images, run.splits, cfg.data.seed),
-        extra={"plan.md": plan_markdown(plan), PREDICTIONS: scored.csv(images, threshold), **model_text_files(model)},
+        extra={PLAN: plan_markdown(plan), PREDICTIONS: scored.csv(images, threshold), **model_text_files(model)},
         folders={**model_folders(model, run.recipe), **tensorboard_folder(cfg, out, history)},
     )
     write_run(out, files)

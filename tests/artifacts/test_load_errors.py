@@ -117,7 +117,10 @@ MANIFEST_DAMAGE = [
     (lambda m: m["recipe"].pop("std"), "recipe.std is missing; it must be a list of 3 numbers > 0"),
     (lambda m: m["config"]["train"].update(epochs=0), "holds an invalid config: train.epochs=0 must be >= 1"),
     (lambda m: m["config"]["optim"].update(lr="fast"), "holds an invalid config: optim.lr must be of type float"),
-    (lambda m: m["config"].update(extra={}), "holds an invalid config: unknown config key(s) extra"),
+    (
+        lambda m: m["config"].update(extra={}),
+        "holds an invalid config: unknown config key 'extra'; known: data, preprocess",
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ from safetensors.torch import save_file
 from torchvision.models import MobileNet_V2_Weights
 
 from headstart.backbones import create_model, get_backbone, list_backbones
+from headstart.backbones.catalog import describe
 from headstart.data import eval_transform
 from headstart.errors import HeadstartError
 
@@ -47,10 +48,13 @@ def test_scratch_has_random_weights_but_same_recipe() -> None:
 
 
 def test_unknown_backbone_lists_choices() -> None:
-    with pytest.raises(
-        HeadstartError, match="unknown backbone 'efnet-lite0'; known: efficientnet_lite0, efficientnet_lite1"
-    ):
+    with pytest.raises(HeadstartError) as err:
         get_backbone("efnet-lite0")
+    assert str(err.value) == (
+        "unknown backbone 'efnet-lite0'; did you mean efficientnet_lite0? known: efficientnet_lite0, "
+        "efficientnet_lite1, efficientnet_lite2, mobilenet_v2, minilm, mpnet, or timm:<model_name> for any timm "
+        "model, or hf:<folder or hub id> for any transformers text encoder"
+    )
 
 
 def test_unknown_timm_model() -> None:
@@ -85,3 +89,28 @@ def test_timm_hub_offline_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_weights_flag_only_for_timm() -> None:
     with pytest.raises(HeadstartError, match="--weights is for timm"):
         get_backbone("efficientnet_lite0", weights="x.pth")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CATALOG + TEXT_CATALOG)
+def test_static_facts_match_the_real_models(name: str) -> None:
+    """`headstart backbones` lists static facts; they must be what the built model says (random weights suffice)."""
+    spec = get_backbone(name)
+    model, recipe = create_model(spec, num_classes=0, pretrained=False)
+    listed = describe(spec)
+    assert listed["params"] == sum(p.numel() for p in model.parameters())
+    assert listed["feature_dim"] == model.num_features
+    assert listed["recipe"] == {k: v for k, v in recipe.to_dict().items() if k != "tokenizer"}
+
+
+def test_describe_reads_no_model() -> None:
+    rows = [describe(spec) for spec in list_backbones()]
+    assert [r["name"] for r in rows] == CATALOG + TEXT_CATALOG
+    assert {r["name"]: r["feature_dim"] for r in rows} == {**dict.fromkeys(CATALOG, 1280), "minilm": 384, "mpnet": 768}
+    assert rows[-1]["recipe"] == {
+        "modality": "text",
+        "max_length": 384,
+        "pooling": "mean",
+        "normalize": True,
+        "vocab_size": 30527,
+    }

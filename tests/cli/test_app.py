@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from headstart.cli.app import app
+from headstart.cli.app import app, plan_json_rows
 
 runner = CliRunner()
 
@@ -59,6 +59,10 @@ def test_evaluate_writes_metrics(trained: Path, elpv_folder: Path, tmp_path: Pat
     assert m["split"] == "test" and m["n"] == len(json.loads((trained / "splits.json").read_text())["test"])
     result = invoke("evaluate", str(trained), str(elpv_folder), "--split", "all", "--out", str(out))
     assert json.loads(out.read_text())["n"] == 28
+    printed = json.loads(
+        invoke("evaluate", str(trained), str(elpv_folder), "--split", "all", "--format", "json").stdout
+    )
+    assert printed["n"] == 28 and printed["split"] == "all" and isinstance(printed["accuracy"], float)
 
 
 def test_predict_json_and_csv(trained: Path, elpv_folder: Path) -> None:
@@ -101,7 +105,7 @@ def test_compare_prints_one_table(elpv_folder: Path, tmp_path: Path) -> None:
         (["train", "builtin:elpv", "--backbone", "resnet9000"], "unknown backbone 'resnet9000'"),
         (["train", "builtin:elpv", "--strategy", "yolo"], "unknown strategy 'yolo'"),
         (["train", "builtin:elpv", "--set", "optim.learning_rate=1"], "unknown --set key"),
-        (["compare", "builtin:elpv", "--strategies", "finetune,nope"], "unknown strategy nope"),
+        (["compare", "builtin:elpv", "--strategies", "finetune,nope"], "unknown strategy 'nope'; known: "),
         (["evaluate", "/no/such/run"], "is not a headstart run"),
         (["predict", "/no/such/run", "x.png"], "is not a headstart run"),
     ],
@@ -140,7 +144,8 @@ def test_plan_prints_groups_without_training(elpv_folder: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["group"] for r in rows][-2:] == ["block.6", "head"]
-    assert [r["trainable_from"] for r in rows][-3:] == ["never", "1", "1"]
+    assert [r["trainable_from"] for r in rows][-3:] == [None, 1, 1]
+    assert [r["unfreeze"] for r in rows][-3:] == ["never", "start", "start"]
     table = invoke("plan", str(elpv_folder), "--strategy", "plateau")
     assert "on plateau" in table.stdout and "block.3" in table.stdout
     assert not list(tmp_path.iterdir())  # nothing written
@@ -211,3 +216,29 @@ def test_text_user_errors(text_run: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot read 'x.png'" in result.output
     result = invoke("predict", str(text_run))
     assert result.exit_code == 2 and "--text" in result.output
+
+
+def test_plan_json_rows_are_typed() -> None:
+    rows = [
+        {"group": "stem", "params": 928, "trainable_from": "never", "lr": 1e-4, "weight_decay": "0.01 (0 on ...)"},
+        {"group": "block.6", "params": 10, "trainable_from": "3 (step 40)", "lr": 3e-4, "weight_decay": "0.01"},
+        {"group": "block.7", "params": 10, "trainable_from": "on plateau", "lr": 3e-4, "weight_decay": "0.01"},
+        {"group": "head", "params": 20, "trainable_from": "1", "lr": 1e-3, "weight_decay": "0.01"},
+    ]
+    typed = plan_json_rows(rows, 0.01)
+    assert [(r["trainable_from"], r["trainable_from_step"], r["unfreeze"]) for r in typed] == [
+        (None, None, "never"),
+        (3, 40, "scheduled"),
+        (None, None, "on plateau"),
+        (1, 0, "start"),
+    ]
+    assert list(typed[0]) == [
+        "group",
+        "params",
+        "trainable_from",
+        "trainable_from_step",
+        "unfreeze",
+        "lr",
+        "weight_decay",
+    ]
+    assert all(r["weight_decay"] == 0.01 for r in typed) and typed[1]["lr"] == 3e-4

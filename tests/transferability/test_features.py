@@ -31,7 +31,11 @@ def test_random_prefix_is_a_random_weights_control() -> None:
     ("names", "modality", "message"),
     [
         ("minilm", "image", "is a text model but the data holds image"),
-        ("efnet-lite0", "image", "unknown backbone 'efnet-lite0'; known: efficientnet_lite0"),
+        (
+            "efnet-lite0",
+            "image",
+            "unknown backbone 'efnet-lite0'; did you mean efficientnet_lite0\\? known: efficientnet_lite0",
+        ),
         (" , ", "image", "--backbones is empty"),
     ],
 )

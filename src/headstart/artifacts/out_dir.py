@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from headstart.artifacts.names import COMPARISON, LOCK_FILE, MANIFEST
 from headstart.errors import HeadstartError
 
 __all__ = [
@@ -36,9 +37,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LOCK_FILE = ".headstart.lock"  # held while a command writes the folder; left behind, it marks the folder as ours
-MANIFEST = "headstart.json"  # a finished run
-COMPARISON = "comparison.json"  # a finished `headstart compare`
 _CHECKPOINT_STATES = ("checkpoint/state.json", ".checkpoint.old/state.json")  # an interrupted run
 _HELD: dict[Path, OutLock] = {}  # this process's claimed folders (write_run hands their lock over)
 
@@ -61,7 +59,7 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 def _data_folder(data: str | None) -> tuple[Path, bool] | None:
     """The data's folder (resolved) and whether DATA is that folder itself (False: a file in it)."""
-    if not data or data.startswith("builtin:"):
+    if not data or data.startswith(("builtin:", "<")):  # a builtin, or in-memory data ("<memory>")
         return None
     path = Path(data).expanduser().resolve()
     if path.is_dir():

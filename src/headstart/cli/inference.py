@@ -14,7 +14,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from headstart.cli.common import VerboseOpt, app, err_console, friendly, out_console, report_skips, setup
+from headstart.cli.common import (
+    FormatOpt,
+    RowsFormatOpt,
+    VerboseOpt,
+    app,
+    err_console,
+    friendly,
+    out_console,
+    report_skips,
+    setup,
+)
 from headstart.errors import HeadstartError
 
 __all__ = ["evaluate", "predict", "EVALUATE_MARK"]
@@ -29,6 +39,7 @@ def evaluate(
     data: Annotated[str | None, typer.Argument(help="labelled data (default: the run's data, test split)")] = None,
     out: Annotated[Path | None, typer.Option(help="write metrics JSON here")] = None,
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
+    fmt: FormatOpt = "table",
     verbose: VerboseOpt = False,
 ) -> None:
     """Metrics of a trained run on labelled data (accuracy, macro P/R/F1, ROC-AUC, per class, confusion)."""
@@ -40,7 +51,21 @@ def evaluate(
         check_out_file(out, EVALUATE_MARK)  # before any work: never a folder, never a file headstart did not write
     result = evaluate_run(load_run(run), data, split)
     m = result.metrics
-    table = Table(title=f"{run} on {data or 'its own data'} ({result.split}: {m['n']} images)")
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"run": str(run), **m, "split": result.split}, indent=2) + "\n")
+    else:
+        _print_metrics(run, data, result.split, m)
+    report_skips(len(result.skipped), run)
+    if out is not None:
+        from headstart.report.layout import write_atomic
+
+        record = {"written_by": EVALUATE_MARK, "run": str(run), **m, "split": result.split}
+        write_atomic(out, json.dumps({**record, "skipped_unreadable": result.skipped}, indent=2) + "\n")
+        err_console.print(f"metrics written to {out}")
+
+
+def _print_metrics(run: Path, data: str | None, split: str, m: dict[str, Any]) -> None:
+    table = Table(title=f"{run} on {data or 'its own data'} ({split}: {m['n']} images)")
     for col in ("class", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for label, pc in m["per_class"].items():
@@ -48,13 +73,6 @@ def evaluate(
     out_console.print(table)
     auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
     out_console.print(f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  ROC-AUC {auc}")
-    report_skips(len(result.skipped), run)
-    if out is not None:
-        from headstart.report.layout import write_atomic
-
-        record = {"written_by": EVALUATE_MARK, "run": str(run), **m, "split": result.split}
-        write_atomic(out, json.dumps({**record, "skipped_unreadable": result.skipped}, indent=2) + "\n")
-        out_console.print(f"metrics written to {out}")
 
 
 @app.command()
@@ -65,15 +83,13 @@ def predict(
         list[str] | None, typer.Argument(help="image files; for a text run, files with one text per line")
     ] = None,
     text: Annotated[list[str] | None, typer.Option("--text", help="a text to classify (repeatable)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json | csv | table")] = "table",
+    fmt: RowsFormatOpt = "table",
     verbose: VerboseOpt = False,
 ) -> None:
     """Predict labels with the run's saved preprocessing recipe, in input order (images, or texts for text runs)."""
     from headstart.artifacts import load_run
 
     setup(verbose)
-    if fmt not in ("json", "csv", "table"):
-        raise HeadstartError(f"--format {fmt!r}; choose json, csv or table")
     loaded = load_run(run)
     records, key = _predict_records(loaded, files or [], text or [])
     failed = sum(1 for r in records if r.get("error"))

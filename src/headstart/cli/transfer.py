@@ -13,35 +13,32 @@ from rich.table import Table
 
 from headstart.cli.common import (
     ConfigOpt,
+    DataArg,
+    FormatOpt,
     LimitOpt,
+    RowsFormatOpt,
     SeedOpt,
     SetOpt,
     VerboseOpt,
-    app,
     build_config,
+    command,
     err_console,
     friendly,
     out_console,
     setup,
+    write_csv,
 )
-from headstart.errors import HeadstartError
+from headstart.config import ModelConfig
 
 __all__ = ["rank", "shift", "advise"]
 
-DataArg = Annotated[str, typer.Argument(help="class folder, CSV / TSV / JSONL, or builtin:NAME")]
 BackbonesOpt = Annotated[
     str,
     typer.Option(
-        help="comma-separated candidates, or all (every catalog backbone of the data's modality); "
-        "random:<name> adds a random-weights control"
+        help="comma-separated candidates ({backbones}, timm:<model_name>, hf:<folder or hub id>), or all (every "
+        "catalog backbone of the data's modality); random:<name> adds a random-weights control"
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="table | json")]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "json"):
-        raise HeadstartError(f"--format {fmt!r}; choose table or json")
 
 
 def _check_names(names: str) -> None:
@@ -67,7 +64,7 @@ def _ranked(data: str, backbones: str, cfg_args: dict[str, Any]) -> tuple[Any, A
     return cfg, prepared, rows
 
 
-@app.command()
+@command()
 @friendly
 def rank(
     data: DataArg,
@@ -76,18 +73,20 @@ def rank(
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: RowsFormatOpt = "table",
     verbose: VerboseOpt = False,
 ) -> None:
     """Rank candidate backbones on DATA from one forward pass each (LogME, H-score, LEEP, NCE, kNN, probe)."""
     from headstart.transferability.rank import RANK_COLUMNS, rank_table_rows
 
-    _check_format(fmt)
     setup(verbose)
     args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
     _, (images, splits), rows = _ranked(data, backbones, args)
     if fmt == "json":
         out_console.print_json(json.dumps([r.to_dict() for r in rows]))
+        return
+    if fmt == "csv":
+        write_csv([r.to_dict() for r in rows])
         return
     n_train, n_val = len(splits["train"]), len(splits["val"])
     table = Table(title=f"{data}: estimators on the train split ({n_train}), accuracies on validation ({n_val})")
@@ -99,12 +98,14 @@ def rank(
     out_console.print("sorted by LogME (higher is better); LEEP and NCE need a source classifier head")
 
 
-@app.command()
+@command()
 @friendly
 def shift(
     source: DataArg,
     target: DataArg,
-    backbone: Annotated[str, typer.Option(help="backbone whose features are compared")] = "efficientnet_lite0",
+    backbone: Annotated[
+        str, typer.Option(help="backbone whose features are compared ({backbones}, timm:<model_name>, hf:<...>)")
+    ] = ModelConfig.backbone,
     seed: SeedOpt = None,
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
@@ -119,7 +120,6 @@ def shift(
     from headstart.transferability.features import parse_candidates
     from headstart.transferability.shift import measure_shift
 
-    _check_format(fmt)
     setup(verbose)
     _check_names(backbone)
     cfg = build_config(source, config, set_, seed=seed, limit=limit_per_class)
@@ -150,7 +150,7 @@ def shift(
         out_console.print("the two datasets have different classes: no probe-transfer drop")
 
 
-@app.command()
+@command()
 @friendly
 def advise(
     data: DataArg,
@@ -170,7 +170,6 @@ def advise(
     from headstart.transferability.advise import advise as advise_fn
     from headstart.transferability.advise import gather_facts
 
-    _check_format(fmt)
     setup(verbose)
     args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
     cfg, prepared, rows = _ranked(data, backbones, args)

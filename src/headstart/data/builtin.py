@@ -13,8 +13,9 @@ import numpy as np
 
 from headstart.data.images import ImageSet
 from headstart.errors import HeadstartError
+from headstart.registry import unknown_choice
 
-__all__ = ["BUILTINS", "load_builtin"]
+__all__ = ["BUILTINS", "known_builtins", "load_builtin"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +105,15 @@ BUILTINS: dict[str, Callable[[], ImageSet]] = {
 }
 
 
+def known_builtins() -> list[str]:
+    """Every ``builtin:NAME`` data set, image and text, in registry order (for errors and the DATA help)."""
+    from headstart.data.text_sources import TEXT_BUILTINS  # imported here: text_sources imports this module
+
+    return [f"builtin:{name}" for name in [*BUILTINS, *TEXT_BUILTINS]]
+
+
 def load_builtin(name: str) -> ImageSet:
     if name not in BUILTINS:
-        raise HeadstartError(f"unknown builtin dataset {name!r}; known: {', '.join('builtin:' + b for b in BUILTINS)}")
+        raise unknown_choice("builtin dataset", f"builtin:{name}", known_builtins())
     logger.info("loading builtin:%s", name)
     return BUILTINS[name]()

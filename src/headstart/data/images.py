@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-__all__ = ["ImageSet", "UnreadableImage", "read_image", "LARGE_PIXELS", "MAX_PIXELS"]
+__all__ = ["ImageSet", "UnreadableImage", "read_image", "decode_pil", "scale_to_uint8", "LARGE_PIXELS", "MAX_PIXELS"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,17 +163,37 @@ def _to_uint8(im: Image.Image, path: str | Path, sixteen_bit: bool) -> np.ndarra
     arr = np.array(im)
     if im.mode in ("L", "RGB"):
         return arr
+    return scale_to_uint8(arr, path, sixteen_bit=sixteen_bit, fractions=im.mode == "F")
+
+
+def decode_pil(im: Image.Image, name: str = "<PIL image>") -> np.ndarray:
+    """An in-memory PIL image as (H, W) or (H, W, 3) uint8, exactly as :func:`read_image` decodes a file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _decode(im.copy(), name)
+    except (OSError, ValueError) as exc:
+        raise UnreadableImage(f"{name}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def scale_to_uint8(arr: np.ndarray, name: str | Path, sixteen_bit: bool = False, fractions: bool = True) -> np.ndarray:
+    """Pixel values of any range as uint8, by :func:`read_image`'s rule (16-bit / 257, float fractions x 255,
+    0..255 as is, else the image's own min..max stretched with one warning); NaN / inf: :class:`UnreadableImage`."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
     x = arr.astype(np.float32, copy=False)  # exact for 16-bit and 24-bit values; ample for 8-bit output
     bad = int(np.size(x) - np.isfinite(x).sum())
     if bad:
         raise UnreadableImage(
-            f"{path}: {bad} of {x.size} pixels are NaN or infinite; replace them (e.g. numpy.nan_to_num) "
+            f"{name}: {bad} of {x.size} pixels are NaN or infinite; replace them (e.g. numpy.nan_to_num) "
             "and save the image again"
         )
     lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
     if sixteen_bit or (lo >= 0 and 255 < hi <= 65535):
         return np.rint(x / 257).astype(np.uint8)
-    if im.mode == "F" and lo >= 0 and hi <= 1:
+    if fractions and lo >= 0 and hi <= 1:
         return np.rint(x * 255).astype(np.uint8)
     if lo >= 0 and hi <= 255:
         return np.rint(x).astype(np.uint8)
@@ -181,7 +201,7 @@ def _to_uint8(im: Image.Image, path: str | Path, sixteen_bit: bool) -> np.ndarra
         "stretch",
         "%s holds values in [%g, %g], outside 0..65535: stretched its min..max to 0..255 "
         "(later such images are stretched without another warning)",
-        path,
+        name,
         lo,
         hi,
     )
@@ -207,7 +227,7 @@ class ImageSet:
     targets: np.ndarray  # (N,) int64 class index into `labels`
     labels: list[str]  # class names in index order
     paths: list[Path] | None = None  # image files
-    arrays: np.ndarray | None = None  # (N, H, W) or (N, H, W, 3) uint8
+    arrays: np.ndarray | None = None  # (N, H, W) or (N, H, W, 3) uint8; an object array of such when sizes differ
     given_split: np.ndarray | None = None  # (N,) of "train" / "val" / "test" when the source defines splits
     meta: dict[str, np.ndarray] = field(default_factory=dict)  # extra per-image columns (e.g. cell type)
 
@@ -239,7 +259,11 @@ class ImageSet:
         h.update("\x1f".join(self.labels).encode())
         h.update(self.targets.astype(np.int64).tobytes())
         h.update("\x1f".join(self.ids).encode())
-        if self.arrays is not None:
+        if self.arrays is not None and self.arrays.dtype == object:  # images of different sizes
+            for a in self.arrays:
+                h.update(f"{a.shape};".encode())
+                h.update(np.ascontiguousarray(a).data)
+        elif self.arrays is not None:
             h.update(np.ascontiguousarray(self.arrays).data)
         else:
             assert self.paths is not None

@@ -1,7 +1,10 @@
 """Forward passes for features and class probabilities, shared by training, evaluate and predict.
 
-The backbone runs under the runtime's autocast; the head always runs in fp32 on the pooled
-features, so probabilities computed from cached features and from images are identical.
+Every pass here is a kept one (features, validation and test scores, evaluate, predict): the
+backbone runs in the runtime's inference precision (``Runtime.inference``: fp32, whatever
+``train.precision`` the training steps used), and the head always runs in fp32 on the pooled
+features. So probabilities computed from cached features and from images are identical, and the
+ones a run records are what ``evaluate`` and ``predict`` give on any machine.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ __all__ = ["pooled_features", "head_logits", "checked_batches", "run_features", 
 
 
 def pooled_features(model: nn.Module, x: Any, runtime: Runtime) -> torch.Tensor:
-    """(B, 3, H, W) images or a dict of (B, T) token tensors -> (B, D) float32 pre-logits features."""
-    with runtime.autocast():
+    """(B, 3, H, W) images or a dict of (B, T) token tensors -> (B, D) float32 pre-logits features,
+    computed in ``runtime.precision`` (not the training steps' autocast)."""
+    with runtime.inference():
         feats = model.forward_head(model.forward_features(runtime.batch(x)), pre_logits=True)  # type: ignore[operator]
     return feats.float()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
-__all__ = ["enable_progress", "progress"]
+__all__ = ["enable_progress", "progress", "progress_shown"]
 
 T = TypeVar("T")
 _ENABLED = False
@@ -14,6 +15,17 @@ _ENABLED = False
 def enable_progress(on: bool = True) -> None:
     global _ENABLED
     _ENABLED = on
+
+
+@contextmanager
+def progress_shown(on: bool) -> Iterator[None]:
+    """Progress bars on (or off) for the ``with`` block, then back as they were (the Python API's ``verbose``)."""
+    global _ENABLED
+    before, _ENABLED = _ENABLED, on
+    try:
+        yield
+    finally:
+        _ENABLED = before
 
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from headstart.artifacts.names import REPORT
 from headstart.metrics.calibration import expected_calibration_error
 from headstart.report import plots
 from headstart.report.layout import Html, esc, fmt_num, key_value_table, page, section, table, write_atomic
@@ -31,7 +32,6 @@ __all__ = ["Example", "compare_report_html", "run_report_html", "write_compare_r
 logger = logging.getLogger(__name__)
 
 Example = Callable[[str], "np.ndarray | str | None"]  # test id -> HxW / HxWx3 uint8 image, text, or None
-REPORT = "report.html"
 MAX_MISTAKES = 12
 MAX_TEXT = 300  # characters of a text example shown
 HEADLINE = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("roc_auc", "ROC-AUC"))

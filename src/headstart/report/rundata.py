@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from headstart.artifacts.names import HISTORY, MANIFEST, METRICS, PREDICTIONS
 from headstart.errors import HeadstartError
 
 __all__ = ["Predictions", "RunData", "load_run_data", "read_history", "read_predictions"]
@@ -112,13 +113,13 @@ def read_predictions(path: Path, labels: list[str]) -> Predictions | None:
 def load_run_data(run_dir: Path) -> RunData:
     """Read ``run_dir``; raises :class:`HeadstartError` naming the missing file when it is not a run directory."""
     run_dir = Path(run_dir)
-    manifest = _read_json(run_dir / "headstart.json")
-    metrics = _read_json(run_dir / "metrics.json")
+    manifest = _read_json(run_dir / MANIFEST)
+    metrics = _read_json(run_dir / METRICS)
     labels = list(metrics.get("labels") or manifest.get("labels") or [])
     return RunData(
         run_dir=run_dir,
         manifest=manifest,
         metrics=metrics,
-        history=read_history(run_dir / "history.jsonl"),
-        predictions=read_predictions(run_dir / "predictions.csv", labels),
+        history=read_history(run_dir / HISTORY),
+        predictions=read_predictions(run_dir / PREDICTIONS, labels),
     )

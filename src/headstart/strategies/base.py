@@ -8,7 +8,7 @@ all read the same plan.
 from __future__ import annotations
 
 from headstart.config import RunConfig
-from headstart.errors import HeadstartError
+from headstart.registry import unknown_choice
 
 __all__ = ["Strategy", "register", "get_strategy", "STRATEGIES", "next_frozen", "PlateauTrigger"]
 
@@ -96,5 +96,5 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 def get_strategy(cfg: RunConfig) -> Strategy:
     name = cfg.strategy.name
     if name not in STRATEGIES:
-        raise HeadstartError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+        raise unknown_choice("strategy", name, STRATEGIES)
     return STRATEGIES[name](cfg)

@@ -41,8 +41,9 @@ class Partial(Strategy):
 class Scratch(Finetune):
     """The same architecture with random weights, trained by the same loop: what transfer buys.
 
-    Random BatchNorm statistics mean nothing, so they always train, and every layer uses the
-    head's learning rate (the backbone factor and layer decay exist to protect pretrained features).
+    Random BatchNorm statistics mean nothing, so they always train, and the backbone factor is 1 (it
+    exists to protect pretrained features): a group ``d`` steps below the head gets
+    ``optim.lr x strategy.layer_decay ** d``, every layer the head's LR at the default decay of 1.
     """
 
     name = "scratch"

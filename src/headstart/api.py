@@ -1,0 +1,287 @@
+"""The Python API (``import headstart as hs``): the CLI's engine, for notebooks and scripts.
+
+Every function is a thin layer over the entry points the CLI uses (``runner.train``,
+``experiments.compare``, ``artifacts.load_run``, ``evaluate_run``, ``predict_files``), so the two
+cannot disagree: ``hs.fit`` writes the same run folder as ``headstart train``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from headstart.config import RunConfig, resolve_run_config
+from headstart.errors import HeadstartError
+
+if TYPE_CHECKING:  # torch and the data modules load on first use: `import headstart` stays light
+    from torch import nn
+
+    from headstart.data.dataset import Dataset
+
+__all__ = ["Run", "Model", "fit", "load", "compare", "rank"]
+
+Data = Any  # a path or builtin:NAME, (inputs, labels), a pandas DataFrame, or a torch Dataset of (input, label)
+
+
+def _dataset(data: Data) -> tuple[str, Dataset | None]:
+    """The source string for the config, and the in-memory set (None for paths and builtins)."""
+    if isinstance(data, (str, Path)):
+        return str(data), None
+    from headstart.data.memory import MEMORY_SOURCE, from_memory
+
+    return MEMORY_SOURCE, from_memory(data)
+
+
+@dataclass
+class Run:
+    """A finished training run: its folder, test metrics and labels (``hs.fit`` returns one)."""
+
+    path: Path  # the run folder (headstart.json, model.safetensors, report.html, ...)
+    strategy: str
+    backbone: str
+    labels: list[str]
+    metrics: dict[str, Any] = field(repr=False)  # metrics.json: accuracy, macro_f1, roc_auc, per class, ci95, ...
+    seconds: float
+
+    def load(self) -> Model:
+        """The trained model, ready to predict."""
+        return load(self.path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, {self.strategy} on {self.backbone}, {_headline(self.metrics)})"
+
+    def _repr_html_(self) -> str:
+        return _report_frame(self.path) or f"<pre>{html.escape(repr(self))}</pre>"
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    parts = [f"{k}={metrics[k]:.3f}" for k in ("accuracy", "macro_f1", "roc_auc") if metrics.get(k) is not None]
+    return ", ".join(parts) + f" on {metrics.get('n', '?')} test examples"
+
+
+def _report_frame(path: Path) -> str | None:
+    """The run's self-contained report.html inside an iframe (Jupyter shows it inline)."""
+    from headstart.artifacts.names import REPORT
+
+    report = path / REPORT
+    if not report.is_file():
+        return None
+    doc = html.escape(report.read_text(encoding="utf-8"), quote=True)
+    return f'<iframe srcdoc="{doc}" style="width:100%;height:720px;border:1px solid #ddd"></iframe>'
+
+
+class Model:
+    """A trained run loaded for use: ``predict``, ``predict_proba``, ``evaluate``; ``module`` is the plain
+    ``nn.Module`` and ``transform`` its preprocessing (``hs.load`` returns one)."""
+
+    def __init__(self, path: str | Path):
+        from headstart.artifacts import load_run
+
+        self._run = load_run(path)
+
+    @property
+    def path(self) -> Path:
+        return self._run.path
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._run.labels)
+
+    @property
+    def module(self) -> nn.Module:
+        """The network (eval mode, CPU): preprocessed inputs in, logits out."""
+        return self._run.model
+
+    @property
+    def recipe(self) -> Any:
+        """The preprocessing recipe saved with the weights (input size, crop, mean/std, or tokenizer settings)."""
+        return self._run.recipe
+
+    @property
+    def transform(self) -> Any:
+        """Image runs: the eval transform, a (C, H, W) uint8 tensor in, the normalized float tensor out.
+        Text runs: a function from a list of texts to token ids and attention masks."""
+        if self._run.modality == "image":
+            from headstart.data.transforms import eval_transform
+
+            return eval_transform(self._run.recipe)
+        from headstart.data.tokens import tokenize
+
+        recipe = self._run.recipe
+        return lambda texts: tokenize(list(texts), recipe)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self._run.manifest.get("metrics") or {})
+
+    def predict(self, inputs: Any, batch_size: int | None = None) -> list[dict[str, Any]]:
+        """One record per input, as ``headstart predict --format json`` prints: ``path`` (or ``input`` /
+        ``text``), ``label``, ``probabilities`` ({label: p}); an unreadable input gets an ``error``.
+
+        Image runs take paths, PIL images, (H, W[, C]) arrays and (C, H, W) tensors, mixed freely; text
+        runs take strings. A single input gives a list of one record.
+        """
+        from headstart.artifacts import predict_files, predict_texts
+
+        items = _as_list(inputs)
+        if self._run.modality == "image":
+            return predict_files(self._run, items, batch_size)
+        bad = [i for i, x in enumerate(items) if not isinstance(x, str)]
+        if bad:
+            raise HeadstartError(f"this text model takes strings; input {bad[0]} is a {type(items[bad[0]]).__name__}")
+        return predict_texts(self._run, items, batch_size)
+
+    def predict_proba(self, inputs: Any, batch_size: int | None = None) -> np.ndarray:
+        """(n, classes) probabilities in ``labels`` order; an unreadable input raises (use ``predict`` to
+        get per-input errors instead)."""
+        records = self.predict(inputs, batch_size)
+        failed = [r for r in records if r.get("error")]
+        if failed:
+            raise HeadstartError(
+                f"{len(failed)} of {len(records)} input(s) could not be predicted: {failed[0]['error']}; "
+                "use model.predict(...) to see each input's error"
+            )
+        return np.asarray([[r["probabilities"][label] for label in self.labels] for r in records], dtype=np.float64)
+
+    def evaluate(self, data: Data = None, split: str = "auto") -> dict[str, Any]:
+        """The metrics dict of ``metrics.json`` on labelled ``data`` (default: the run's own test split)."""
+        from headstart.artifacts import evaluate_run
+
+        source: str | Dataset | None = data if data is None or isinstance(data, str) else _dataset(data)[1]
+        if isinstance(data, Path):
+            source = str(data)
+        result = evaluate_run(self._run, source, split)
+        return {**result.metrics, "split": result.split, "skipped_unreadable": result.skipped}
+
+    def __repr__(self) -> str:
+        m = self._run.manifest
+        return (
+            f"Model({str(self.path)!r}, {m['strategy']} on {m['backbone']['name']}, labels={self.labels}, "
+            f"{_headline(self.metrics)})"
+        )
+
+    def _repr_html_(self) -> str:
+        return _report_frame(self.path) or f"<pre>{html.escape(repr(self))}</pre>"
+
+
+def _as_list(inputs: Any) -> list[Any]:
+    if isinstance(inputs, (str, Path)) or not isinstance(inputs, Sequence):
+        if isinstance(inputs, np.ndarray) and inputs.ndim == 4:  # a batch of (N, H, W, C) images
+            return list(inputs)
+        return [inputs]
+    return list(inputs)
+
+
+def fit(
+    data: Data,
+    *,
+    backbone: str | None = None,
+    strategy: str | None = None,
+    epochs: int | None = None,
+    out: str | Path = "runs/latest",
+    seed: int | None = None,
+    config: str | Path | RunConfig | None = None,
+    settings: dict[str, Any] | None = None,
+    verbose: bool = True,
+) -> Run:
+    """Train one strategy on ``data`` and write its run folder, exactly as ``headstart train`` does.
+
+    ``data``: a folder, CSV or ``builtin:NAME``; ``(images, labels)`` with images as paths, PIL images,
+    arrays or tensors; ``(texts, labels)``; a DataFrame; or a torch Dataset of ``(input, label)``.
+    ``settings`` sets any config key, e.g. ``{"optim.lr": 3e-4, "train.batch_size": 16}``.
+
+    Example::
+
+        run = hs.fit("builtin:elpv", backbone="mobilenet_v2", strategy="linear-probe", out="runs/cells")
+        run.metrics["macro_f1"], run.labels, run.path
+    """
+    from headstart import runner
+    from headstart.engine.progress import progress_shown
+
+    source, dataset = _dataset(data)
+    cfg = resolve_run_config(
+        source, config, settings=settings, backbone=backbone, strategy=strategy, epochs=epochs, seed=seed
+    )
+    with progress_shown(verbose):
+        prepared = runner.prepare_data(cfg, dataset)
+        summary = runner.train(cfg, out, prepared)
+    manifest = json.loads((summary.out / "headstart.json").read_text())
+    return Run(
+        path=summary.out,
+        strategy=summary.strategy,
+        backbone=manifest["backbone"]["name"],
+        labels=list(manifest["labels"]),
+        metrics=summary.metrics,
+        seconds=summary.seconds,
+    )
+
+
+def load(path: str | Path) -> Model:
+    """A trained run folder (``hs.fit``'s ``out`` or ``headstart train --out``), ready to predict.
+
+    Example::
+
+        model = hs.load("runs/cells")
+        model.predict(["a.png", pil_image, array_hwc, tensor_chw])
+    """
+    return Model(path)
+
+
+def compare(
+    data: Data,
+    strategies: Sequence[str] = ("linear-probe", "finetune", "scratch"),
+    *,
+    backbone: str | None = None,
+    epochs: int | None = None,
+    out: str | Path = "runs/compare",
+    seeds: int = 1,
+    seed: int | None = None,
+    config: str | Path | RunConfig | None = None,
+    settings: dict[str, Any] | None = None,
+    verbose: bool = True,
+) -> Any:
+    """Several strategies on the same split(s), as ``headstart compare``: a ``Comparison`` with ``rows``
+    (one per strategy, 95% CIs), ``verdict`` and ``runs``; ``out`` gets the run folders and report.html."""
+    from headstart import experiments
+    from headstart.artifacts.out_dir import claim_out
+    from headstart.engine.progress import progress_shown
+    from headstart.strategies import STRATEGIES
+
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if not strategies or unknown:
+        raise HeadstartError(f"unknown strategy {', '.join(unknown) or '(none)'}; known: {', '.join(STRATEGIES)}")
+    source, dataset = _dataset(data)
+    cfg = resolve_run_config(source, config, settings=settings, backbone=backbone, epochs=epochs, seed=seed)
+    with claim_out(out, cfg.data.source), progress_shown(verbose):
+        result = experiments.compare(cfg, list(strategies), Path(out), seeds, dataset=dataset)
+        experiments.write_comparison_files(result, Path(out), source, cfg)
+    return result
+
+
+def rank(
+    data: Data,
+    backbones: Sequence[str] = ("efficientnet_lite0", "mobilenet_v2"),
+    *,
+    config: str | Path | RunConfig | None = None,
+    settings: dict[str, Any] | None = None,
+    verbose: bool = True,
+) -> list[Any]:
+    """Rank candidate backbones on ``data`` before training (LogME, H-score, kNN and probe accuracy on
+    validation), as ``headstart rank``: a list of ``RankRow``, best first."""
+    from headstart import runner
+    from headstart.engine.progress import progress_shown
+    from headstart.transferability.features import parse_candidates
+    from headstart.transferability.rank import rank_backbones
+
+    source, dataset = _dataset(data)
+    cfg = resolve_run_config(source, config, settings=settings)
+    with progress_shown(verbose):
+        prepared = runner.prepare_data(cfg, dataset)
+        candidates = parse_candidates(",".join(backbones), prepared[0].modality)
+        return list(rank_backbones(cfg, candidates, prepared))

@@ -1,0 +1,26 @@
+"""The file names of a run folder and a comparison folder, in one place (written by ``artifacts``, read by
+``report`` and the Python API). No imports: every room may use it."""
+
+__all__ = [
+    "COMPARISON",
+    "HISTORY",
+    "LOCK_FILE",
+    "MANIFEST",
+    "METRICS",
+    "PLAN",
+    "PREDICTIONS",
+    "REPORT",
+    "SPLITS",
+    "WEIGHTS",
+]
+
+MANIFEST = "headstart.json"  # backbone, recipe, labels, strategy, resolved config, metrics, versions, data
+WEIGHTS = "model.safetensors"  # the trained network's state dict
+METRICS = "metrics.json"  # test-split metrics with confidence intervals
+HISTORY = "history.jsonl"  # one record per epoch
+SPLITS = "splits.json"  # ids of the train / val / test examples
+PREDICTIONS = "predictions.csv"  # test-split predictions, one row per example
+PLAN = "plan.md"  # which layer groups train from when, at which learning rate
+REPORT = "report.html"  # the self-contained report (a run's, or a comparison's)
+COMPARISON = "comparison.json"  # a finished `headstart compare`
+LOCK_FILE = ".headstart.lock"  # held while a command writes the folder; left behind, it marks the folder as ours

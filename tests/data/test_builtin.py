@@ -1,0 +1,21 @@
+"""The builtin data sets: one list of every ``builtin:NAME``, image and text."""
+
+import pytest
+
+from headstart.data.builtin import BUILTINS, known_builtins, load_builtin
+from headstart.data.text_sources import TEXT_BUILTINS
+from headstart.errors import HeadstartError
+
+
+def test_known_builtins_asks_both_registries() -> None:
+    assert known_builtins() == [f"builtin:{n}" for n in [*BUILTINS, *TEXT_BUILTINS]]
+    assert {"builtin:elpv", "builtin:fashion-mnist", "builtin:tweets", "builtin:bbc-news"} <= set(known_builtins())
+
+
+def test_unknown_builtin_suggests_and_lists_every_builtin() -> None:
+    with pytest.raises(HeadstartError) as err:
+        load_builtin("elpv-mnoo")
+    assert str(err.value) == (
+        "unknown builtin dataset 'builtin:elpv-mnoo'; did you mean builtin:elpv-mono? known: "
+        + ", ".join(known_builtins())
+    )
