@@ -9,6 +9,7 @@ The backbone catalog, the strategy registry and the config keys all refuse an un
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 from headstart.errors import HeadstartError
@@ -21,9 +22,19 @@ CUTOFF = 0.65
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The choice most similar to ``name`` (difflib ratio >= :data:`CUTOFF`), or None when nothing is close."""
-    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=CUTOFF)
-    return matches[0] if matches else None
+    """The choice most similar to ``name`` (difflib ratio >= :data:`CUTOFF`), or None when nothing is close.
+
+    A prefix shared by the name and every choice is left out of the comparison, so ``builtin:imdb`` is not
+    "close" to ``builtin:elpv`` for their common ``builtin:``:
+
+    >>> closest("builtin:imdb", ["builtin:elpv", "builtin:tweets"]), closest("builtin:twets", ["builtin:tweets"])
+    (None, 'builtin:tweets')
+    """
+    known = list(choices)
+    cut = len(os.path.commonprefix([name, *known])) if known else 0
+    by_rest = {c[cut:]: c for c in known}
+    matches = difflib.get_close_matches(name[cut:], list(by_rest), n=1, cutoff=CUTOFF)
+    return by_rest[matches[0]] if matches else None
 
 
 def unknown_choice(kind: str, name: str, choices: Iterable[str], also: str = "") -> HeadstartError:

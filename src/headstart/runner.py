@@ -35,6 +35,7 @@ from headstart.backbones.catalog import (
     resolve_any_recipe,
 )
 from headstart.backbones.text import TextClassifier, TextRecipe
+from headstart.backbones.tfidf import TfidfRecipe
 from headstart.config import RunConfig
 from headstart.data.balance import class_weights
 from headstart.data.dataset import Dataset, load_data
@@ -55,7 +56,7 @@ from headstart.strategies.base import Strategy, get_strategy
 from headstart.strategies.linear_probe import ProbeFit, fit_probe, load_probe_into_head
 from headstart.strategies.lp_ft import fit_temperature, scale_head
 from headstart.strategies.plan import plan_markdown, plan_rows
-from headstart.strategies.tfidf import TfidfRecipe, fit_tfidf
+from headstart.strategies.tfidf import fit_tfidf
 
 __all__ = ["RunSummary", "prepare_data", "resolve_config", "train", "resume"]
 
@@ -389,7 +390,7 @@ def _manifest(run: _Run, ckpt_recipe: Any, metrics: dict[str, Any]) -> dict[str,
 
 def _text_stats(run: _Run) -> dict[str, Any]:
     """Rows skipped while loading text, and how many texts the tokenizer truncated."""
-    if getattr(run.images, "modality", "image") != "text":
+    if run.images.modality != "text":
         return {}
     stats: dict[str, Any] = {"skipped_rows": list(run.images.skipped)}  # type: ignore[union-attr]
     if isinstance(run.recipe, TextRecipe):

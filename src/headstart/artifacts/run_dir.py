@@ -28,9 +28,9 @@ from headstart.artifacts.out_dir import check_out, hand_over
 from headstart.backbones.catalog import build_architecture
 from headstart.backbones.recipe import Recipe
 from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder
+from headstart.backbones.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe
 from headstart.config import RunConfig
 from headstart.errors import HeadstartError
-from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe
 
 __all__ = ["RunFiles", "LoadedRun", "write_run", "load_run", "package_versions", "MANIFEST", "ENCODER_DIR"]
 

@@ -22,6 +22,7 @@ from torch import nn
 from headstart.artifacts.names import PREDICTIONS
 from headstart.artifacts.run_dir import ENCODER_DIR
 from headstart.backbones.text import TextClassifier, load_tokenizer
+from headstart.backbones.tfidf import VOCABULARY_FILE, TfidfClassifier
 from headstart.config import RunConfig
 from headstart.data.dataset import Dataset
 from headstart.data.images import UnreadableImage
@@ -29,7 +30,6 @@ from headstart.data.texts import TextSet
 from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
 from headstart.metrics.classification import predict_labels
 from headstart.report.html import write_run_report
-from headstart.strategies.tfidf import VOCABULARY_FILE, TfidfClassifier
 
 __all__ = [
     "PREDICTIONS",

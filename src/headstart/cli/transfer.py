@@ -59,7 +59,7 @@ def _ranked(data: str, backbones: str, cfg_args: dict[str, Any]) -> tuple[Any, A
     _check_names(backbones)
     cfg = build_config(data, **cfg_args)
     prepared = prepare_data(cfg)
-    candidates = parse_candidates(backbones, getattr(prepared[0], "modality", "image"))
+    candidates = parse_candidates(backbones, prepared[0].modality)
     rows = rank_backbones(cfg, candidates, prepared, on_start=lambda n: err_console.print(f"[bold]{n}[/bold] ..."))
     return cfg, prepared, rows
 
@@ -125,7 +125,7 @@ def shift(
     cfg = build_config(source, config, set_, seed=seed, limit=limit_per_class)
     prepared = prepare_data(cfg)
     other = limit(load_data(target, cfg.data), cfg.data.limit_per_class, cfg.data.seed)
-    cand = parse_candidates(backbone, getattr(prepared[0], "modality", "image"))[0]
+    cand = parse_candidates(backbone, prepared[0].modality)[0]
     report = measure_shift(cfg, cand, prepared, other)
     if fmt == "json":
         out_console.print_json(json.dumps(report.to_dict()))

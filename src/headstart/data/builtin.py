@@ -6,16 +6,19 @@ import gzip
 import importlib.util
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from headstart.data.images import ImageSet
+from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 from headstart.registry import unknown_choice
 
-__all__ = ["BUILTINS", "known_builtins", "load_builtin"]
+__all__ = ["BUILTINS", "Builtin", "builtin_modality", "known_builtins", "load_builtin", "register_builtin"]
+
+Dataset = ImageSet | TextSet
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,29 @@ FASHION_LABELS = [
     "bag",
     "ankle-boot",
 ]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """One ``builtin:NAME`` data set: its modality and the function that loads it."""
+
+    modality: str  # image | text (the reader that is_text_source / load_data pick)
+    load: Callable[[], Dataset]
+
+
+BUILTINS: dict[str, Builtin] = {}  # name -> data set, every modality (filled by register_builtin)
+
+
+def register_builtin(name: str, modality: str) -> Callable[[Callable[[], Dataset]], Callable[[], Dataset]]:
+    """Decorator: make ``load`` reachable as ``builtin:NAME`` (the data set's own room registers it)."""
+
+    def add(load: Callable[[], Dataset]) -> Callable[[], Dataset]:
+        if name in BUILTINS:
+            raise ValueError(f"builtin:{name} is registered twice")
+        BUILTINS[name] = Builtin(modality, load)
+        return load
+
+    return add
 
 
 def _elpv() -> ImageSet:
@@ -97,23 +123,29 @@ def _fashion_mnist() -> ImageSet:
     )
 
 
-BUILTINS: dict[str, Callable[[], ImageSet]] = {
-    "elpv": _elpv,
-    "elpv-mono": _elpv_cells("mono"),
-    "elpv-poly": _elpv_cells("poly"),
-    "fashion-mnist": _fashion_mnist,
-}
+register_builtin("elpv", "image")(_elpv)
+register_builtin("elpv-mono", "image")(_elpv_cells("mono"))
+register_builtin("elpv-poly", "image")(_elpv_cells("poly"))
+register_builtin("fashion-mnist", "image")(_fashion_mnist)
 
 
 def known_builtins() -> list[str]:
-    """Every ``builtin:NAME`` data set, image and text, in registry order (for errors and the DATA help)."""
-    from headstart.data.text_sources import TEXT_BUILTINS  # imported here: text_sources imports this module
-
-    return [f"builtin:{name}" for name in [*BUILTINS, *TEXT_BUILTINS]]
+    """Every ``builtin:NAME`` data set, of every modality, in registry order (for errors and the DATA help)."""
+    return [f"builtin:{name}" for name in BUILTINS]
 
 
-def load_builtin(name: str) -> ImageSet:
+def builtin_modality(name: str) -> str | None:
+    """The modality of ``builtin:NAME`` (``image``, ``text``), or None for an unknown name."""
+    return BUILTINS[name].modality if name in BUILTINS else None
+
+
+def load_builtin(name: str) -> Dataset:
+    """The data set ``builtin:NAME``; an unknown name lists every builtin (with a did-you-mean)."""
     if name not in BUILTINS:
         raise unknown_choice("builtin dataset", f"builtin:{name}", known_builtins())
     logger.info("loading builtin:%s", name)
-    return BUILTINS[name]()
+    return BUILTINS[name].load()
+
+
+# the other modalities' data sets register when their rooms are imported
+from headstart.data import text_builtins as _text_builtins  # noqa: E402, F401

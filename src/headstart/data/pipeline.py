@@ -2,7 +2,7 @@
 
 * image :class:`~headstart.backbones.recipe.Recipe`: decoded images -> torchvision transforms -> (B, 3, H, W)
 * :class:`~headstart.backbones.text.TextRecipe`: tokenized once -> dynamically padded, length-bucketed batches
-* :class:`~headstart.strategies.tfidf.TfidfRecipe`: term counts over the run's vocabulary
+* :class:`~headstart.backbones.tfidf.TfidfRecipe`: term counts over the run's vocabulary
 
 The train loop, feature extraction, evaluate and predict call only these two functions.
 """
@@ -29,7 +29,7 @@ __all__ = ["eval_loader", "train_loader", "check_modality"]
 
 def check_modality(data: Any, recipe: Any, backbone: str) -> None:
     """Image data needs an image backbone and text data a text backbone; say which to pick otherwise."""
-    data_kind = getattr(data, "modality", "image")
+    data_kind = data.modality
     model_kind = "image" if isinstance(recipe, Recipe) else "text"
     if data_kind != model_kind:
         hint = "minilm, mpnet or hf:<encoder>" if data_kind == "text" else "efficientnet_lite0 or timm:<model>"
@@ -55,7 +55,8 @@ def eval_loader(
         return make_loader(data, index, eval_transform(recipe), batch_size, num_workers=num_workers)
     if isinstance(recipe, TextRecipe):
         return make_text_loader(data.texts, data.targets, index, recipe, batch_size)
-    from headstart.strategies.tfidf import TfidfRecipe, make_tfidf_loader
+    from headstart.backbones.tfidf import TfidfRecipe
+    from headstart.data.tfidf import make_tfidf_loader
 
     assert isinstance(recipe, TfidfRecipe)
     return make_tfidf_loader(data.texts, data.targets, index, recipe, batch_size)

