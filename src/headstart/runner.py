@@ -113,7 +113,7 @@ def _features(model: nn.Module, run: _Run, splits: tuple[str, ...], fitting: boo
     """Cached features of the examples in ``splits``. ``fitting``: features a head is fitted on, computed in
     the training precision (bf16 where fast); otherwise the recorded probabilities' precision (fp32), so
     the test scores are exactly what ``predict`` gives on any machine (bench/README.md, precision)."""
-    runtime = replace(run.runtime, precision=run.runtime.train_precision) if fitting else run.runtime
+    runtime = run.runtime.for_fitting() if fitting else run.runtime
     return extract_features(
         model,
         run.images,

@@ -72,3 +72,25 @@ def test_text_candidates_have_no_source_head(text_config: RunConfig) -> None:
     assert row.feature_dim == 384 and row.leep is None and row.source_confidence is None
     n_val = len(prepare_data(text_config)[1]["val"])  # an accuracy over n_val examples: a multiple of 1/n_val
     assert abs(row.probe_accuracy * n_val - round(row.probe_accuracy * n_val)) < 1e-9 and math.isfinite(row.logme)
+
+
+def test_a_probe_after_rank_extracts_only_the_test_split(tiny_config: RunConfig) -> None:
+    """rank and the probe's fitting features share one cache entry (both in the training precision);
+    the probe then extracts only the test split, in fp32, for the probabilities it records."""
+    import dataclasses
+
+    from headstart import runner
+
+    cfg = dataclasses.replace(
+        tiny_config,
+        model=dataclasses.replace(tiny_config.model, backbone="mobilenet_v2"),
+        strategy=dataclasses.replace(tiny_config.strategy, name="linear-probe"),
+    )
+    data = prepare_data(cfg)
+    rank_backbones(cfg, parse_candidates("mobilenet_v2", "image"), data)
+    before = set((cache_dir() / "features").glob("*.safetensors"))
+    summary = runner.train(cfg, cache_dir().parent / "probe", data)
+    after = set((cache_dir() / "features").glob("*.safetensors"))
+    (test_file,) = after - before  # one new entry: the test split's fp32 features
+    np.testing.assert_array_equal(np.flatnonzero(load_file(str(test_file))["done"]), data[1]["test"])
+    assert summary.feature_cache_hit is False  # the test features were new

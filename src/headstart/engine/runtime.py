@@ -2,11 +2,12 @@
 
 A runtime has two precisions:
 
-- ``train_precision``, the autocast of the training steps (forward and backward).
-  ``train.precision=auto`` picks bf16 where the hardware runs it natively (CPUs with AVX512-BF16
-  or AMX, GPUs with bf16), fp32 elsewhere.
-- ``precision``, of every forward pass whose outputs are kept: features (linear probe, lp-ft, rank,
-  advise, shift), validation, the test split's probabilities in ``metrics.json`` and
+- ``train_precision``, the autocast of the training steps (forward and backward), and of features
+  that are only fitted on or estimated from (:meth:`Runtime.for_fitting`: a probe head's train /
+  validation features, rank, advise, shift). ``train.precision=auto`` picks bf16 where the hardware
+  runs it natively (CPUs with AVX512-BF16 or AMX, GPUs with bf16), fp32 elsewhere.
+- ``precision``, of every forward pass whose outputs are kept: the test split's features and
+  validation, the test split's probabilities in ``metrics.json`` and
   ``predictions.csv``, the tuned threshold, ``evaluate`` and ``predict``. fp32 for every new run
   (on CUDA with TF32 off). On 256 ELPV cells a trained probe's probabilities moved by up to 0.65
   (median 0.005-0.013; 2% of the decisions flipped) between bf16 and fp32, and bf16 itself depends
@@ -106,6 +107,13 @@ class Runtime:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return _ieee_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
+
+    def for_fitting(self) -> Runtime:
+        """This runtime for features that are only fitted on or estimated from (a probe head's train /
+        validation features, rank / advise / shift): computed in the training precision, like a training
+        step, since no recorded probability comes from them. One rule, so rank and the probe share the cache.
+        """
+        return replace(self, precision=self.train_precision)
 
     def model(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)

@@ -100,6 +100,7 @@ def candidate_features(
     check_modality(data, recipe, cand.spec.name)
     if isinstance(model, TextClassifier) and isinstance(recipe, TextRecipe):
         model.apply_recipe(recipe)
+    runtime = runtime.for_fitting()  # estimates only: the training precision, as the probe's fitting features
     fs = extract_features(
         model,
         data,
