@@ -23,7 +23,8 @@ def worker(n_images: int, steps: int) -> None:
     import numpy as np
     import torch
 
-    from headstart.backbones import create_model, get_backbone, resolve_recipe
+    from headstart.backbones import get_backbone, resolve_recipe
+    from headstart.backbones.build import create_model
     from headstart.config import load_config
     from headstart.data import SkipLog, load_images
     from headstart.engine import distributed, resolve_runtime

@@ -25,7 +25,8 @@ FORWARD_SNIPPET = r"""
 import json, sys, time, torch
 from headstart._runtime import tune_malloc
 tuned = tune_malloc() if sys.argv[1] == "tuned" else False
-from headstart.backbones import create_model, get_backbone
+from headstart.backbones import get_backbone
+from headstart.backbones.build import create_model
 model, _ = create_model(get_backbone(sys.argv[2])); model.eval()
 x = torch.randn(32, 3, 224, 224)
 out = {"malloc_tuned": tuned}
@@ -69,7 +70,8 @@ def main() -> None:
     import torch
 
     from headstart import runner
-    from headstart.backbones import create_model, get_backbone
+    from headstart.backbones import get_backbone
+    from headstart.backbones.build import create_model
     from headstart.config import load_config
     from headstart.data import eval_transform
     from headstart.engine import resolve_runtime

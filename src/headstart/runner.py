@@ -26,14 +26,8 @@ from headstart.artifacts.run_files import (
     tensorboard_folder,
     write_report,
 )
-from headstart.backbones.catalog import (
-    BackboneSpec,
-    backbone_identity,
-    classifier,
-    create_model,
-    get_backbone,
-    resolve_any_recipe,
-)
+from headstart.backbones.build import classifier, create_model, resolve_any_recipe
+from headstart.backbones.catalog import BackboneSpec, backbone_identity, get_backbone
 from headstart.backbones.text import TextClassifier, TextRecipe
 from headstart.backbones.tfidf import TfidfRecipe
 from headstart.config import RunConfig

@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import save_file
 from torchvision.models import MobileNet_V2_Weights
 
-from headstart.backbones import create_model, get_backbone, list_backbones
+from headstart.backbones import get_backbone, list_backbones
+from headstart.backbones.build import create_model
 from headstart.backbones.catalog import describe
 from headstart.data import eval_transform
 from headstart.errors import HeadstartError

@@ -1,7 +1,8 @@
 import pytest
 from torch import nn
 
-from headstart.backbones import create_model, get_backbone, list_backbones
+from headstart.backbones import get_backbone, list_backbones
+from headstart.backbones.build import create_model
 from headstart.backbones.layers import layer_groups, module_groups
 
 

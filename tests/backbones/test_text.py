@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from headstart.backbones import create_model, get_backbone
-from headstart.backbones.catalog import resolve_any_recipe
+from headstart.backbones import get_backbone
+from headstart.backbones.build import create_model, resolve_any_recipe
 from headstart.backbones.layers import layer_groups
 from headstart.backbones.text import TextClassifier, TextRecipe
 from headstart.config import PreprocessConfig
@@ -121,7 +121,7 @@ def test_hf_backbones_offline_error_says_what_to_do() -> None:
 
 
 def test_hf_folder_loads_like_the_catalog(minilm: tuple[TextClassifier, TextRecipe]) -> None:
-    from headstart.backbones.text import minilm_path
+    from headstart.backbones.packaged import minilm_path
 
     model, recipe = create_model(get_backbone(f"hf:{minilm_path()}"), num_classes=3)
     assert recipe.pooling == "mean" and recipe.max_length == 256

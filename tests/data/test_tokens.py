@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from headstart.backbones import create_model, get_backbone
+from headstart.backbones import get_backbone
+from headstart.backbones.build import create_model
 from headstart.backbones.text import TextRecipe
 from headstart.data.tokens import BUCKET, LengthBuckets, make_text_loader
 

@@ -111,8 +111,8 @@ def _close(a: Path, b: Path) -> None:
 
 def _cache_some_rows(cfg: RunConfig) -> None:
     """Extract every third example of the run's data into the cache, as `rank` would have."""
-    from headstart.backbones import backbone_identity, create_model, get_backbone
-    from headstart.backbones.catalog import resolve_any_recipe
+    from headstart.backbones import backbone_identity, get_backbone
+    from headstart.backbones.build import create_model, resolve_any_recipe
     from headstart.data import SkipLog
     from headstart.engine import extract_features, resolve_runtime
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from headstart._permissions import umask
-from headstart.backbones import backbone_identity, create_model, get_backbone, resolve_recipe
+from headstart.backbones import backbone_identity, get_backbone, resolve_recipe
+from headstart.backbones.build import create_model
 from headstart.config import PreprocessConfig, TrainConfig
 from headstart.data import ImageSet, SkipLog, load_images
 from headstart.engine import cache_dir, extract_features, resolve_runtime

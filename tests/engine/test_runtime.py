@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from headstart.backbones import create_model, get_backbone
+from headstart.backbones import get_backbone
+from headstart.backbones.build import create_model
 from headstart.config import TrainConfig
 from headstart.engine import runtime as runtime_module
 from headstart.engine.inference import pooled_features

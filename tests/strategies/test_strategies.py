@@ -9,8 +9,8 @@ import torch
 
 from headstart import runner
 from headstart.artifacts import load_run
-from headstart.backbones import create_model, get_backbone
-from headstart.backbones.catalog import resolve_any_recipe
+from headstart.backbones import get_backbone
+from headstart.backbones.build import create_model, resolve_any_recipe
 from headstart.config import RunConfig, load_config
 from headstart.data import SkipLog
 from headstart.engine import resolve_runtime

@@ -25,7 +25,7 @@ from headstart._permissions import share_dir, share_file
 from headstart.artifacts.manifest import damaged_run, read_manifest
 from headstart.artifacts.names import HISTORY, MANIFEST, METRICS, SPLITS, WEIGHTS
 from headstart.artifacts.out_dir import check_out, hand_over
-from headstart.backbones.catalog import build_architecture
+from headstart.backbones.build import build_architecture
 from headstart.backbones.recipe import Recipe
 from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder
 from headstart.backbones.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe

@@ -1,13 +1,11 @@
-"""Backbones: the catalog, weight loading and the preprocessing recipe that travels with weights."""
+"""Backbones: the catalog (static: listing it builds nothing), building a model with its weights
+(:mod:`headstart.backbones.build`), and the preprocessing recipe that travels with the weights.
 
-from headstart.backbones.catalog import (
-    BackboneSpec,
-    backbone_identity,
-    build_architecture,
-    create_model,
-    get_backbone,
-    list_backbones,
-)
+Only light names are re-exported here, so ``headstart backbones`` never imports torch; take
+``create_model`` and friends from :mod:`headstart.backbones.build`.
+"""
+
+from headstart.backbones.catalog import BackboneSpec, backbone_identity, describe, get_backbone, list_backbones
 from headstart.backbones.recipe import MISMATCH, Recipe, check_input_stats, resolve_recipe
 
 __all__ = [
@@ -15,9 +13,8 @@ __all__ = [
     "Recipe",
     "backbone_identity",
     "MISMATCH",
-    "build_architecture",
     "check_input_stats",
-    "create_model",
+    "describe",
     "get_backbone",
     "list_backbones",
     "resolve_recipe",

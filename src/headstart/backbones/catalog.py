@@ -14,21 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
-from headstart.backbones.loading import load_by_name, load_by_order, read_state_dict
-from headstart.backbones.recipe import Recipe, resolve_recipe
-from headstart.backbones.text import (
-    TextClassifier,
-    TextRecipe,
-    load_encoder,
-    minilm_path,
-    mpnet_path,
-    read_recipe,
-    resolve_text_recipe,
-)
-from headstart.config import PreprocessConfig
+from headstart.backbones.packaged import minilm_path, mpnet_path
+from headstart.backbones.recipe import Recipe
 from headstart.errors import HeadstartError
 from headstart.registry import unknown_choice
 
@@ -36,11 +23,7 @@ __all__ = [
     "BackboneSpec",
     "get_backbone",
     "list_backbones",
-    "create_model",
-    "build_architecture",
-    "classifier",
     "encoder_location",
-    "resolve_any_recipe",
     "backbone_identity",
     "describe",
 ]
@@ -231,107 +214,12 @@ def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
     return _CATALOG[name]
 
 
-def classifier(model: nn.Module) -> nn.Module:
-    """The classification head of a timm model (``get_classifier()``)."""
-    head = model.get_classifier()  # type: ignore[operator]
-    assert isinstance(head, nn.Module)
-    return head
-
-
-def build_architecture(architecture: str, num_classes: int, drop_rate: float = 0.0) -> nn.Module:
-    """The bare timm module with random weights (used before loading a saved run)."""
-    import timm
-
-    return timm.create_model(architecture, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
-
-
-def _timm_recipe(model: nn.Module) -> Recipe:
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
-    size = cfg.get("input_size", (3, 224, 224))
-    return Recipe(
-        input_size=int(size[-1]),
-        crop_pct=float(cfg.get("crop_pct", 0.875)),
-        interpolation=str(cfg.get("interpolation", "bilinear")),
-        mean=tuple(cfg.get("mean", _IMAGENET_MEAN)),  # type: ignore[arg-type]
-        std=tuple(cfg.get("std", _IMAGENET_STD)),  # type: ignore[arg-type]
-    )
-
-
-def _hub_model(spec: BackboneSpec) -> nn.Module:
-    import timm
-
-    try:
-        return timm.create_model(spec.architecture, pretrained=True)
-    except Exception as exc:  # noqa: BLE001 - hub/network errors come in many types
-        raise HeadstartError(
-            f"could not download pretrained weights for {spec.name} from the Hugging Face hub "
-            f"({exc.__class__.__name__}: {str(exc)[:200]}); this needs the internet (and HF_HUB_OFFLINE unset). "
-            "Offline, pass a local checkpoint with --weights FILE (safetensors or a state dict)"
-        ) from exc
-
-
 def encoder_location(spec: BackboneSpec) -> str:
     """The folder (or hub id) a text backbone loads from."""
     if spec.weights is not None:
         return str(spec.weights())
     assert spec.weights_file is not None
     return spec.weights_file
-
-
-def _create_text_model(spec: BackboneSpec, num_classes: int | None, pretrained: bool) -> tuple[nn.Module, TextRecipe]:
-    location = encoder_location(spec)
-    encoder = load_encoder(location, pretrained=pretrained)
-    recipe = read_recipe(location, encoder)
-    return TextClassifier(encoder, num_classes or 0, recipe.pooling, recipe.normalize), recipe
-
-
-def create_model(
-    spec: BackboneSpec, num_classes: int | None = None, pretrained: bool = True, drop_rate: float = 0.0
-) -> tuple[nn.Module, Recipe | TextRecipe]:
-    """Build the module with its pretrained weights; replace the head when ``num_classes`` is given.
-
-    Returns the model and the checkpoint's preprocessing recipe. ``pretrained=False`` gives the same
-    architecture with random weights (the ``scratch`` baseline) and the same recipe.
-    """
-    import timm
-
-    if spec.modality == "text":
-        return _create_text_model(spec, num_classes, pretrained)
-
-    if not pretrained:
-        model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
-    elif spec.weights is not None:
-        model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
-        load_by_order(model, torch_load_packaged(spec), spec.name)
-    elif spec.weights_file is not None:
-        model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
-        head = classifier(model)
-        head_names = tuple(n for n, m in model.named_modules() if m is head and n)
-        load_by_name(model, read_state_dict(spec.weights_file), spec.weights_file, skip_prefixes=head_names)
-    else:
-        model = _hub_model(spec)
-        model.drop_rate = drop_rate  # type: ignore[assignment]
-    recipe = spec.recipe or _timm_recipe(model)
-    if num_classes is not None:
-        model.reset_classifier(num_classes)  # type: ignore[operator]
-    return model, recipe
-
-
-def resolve_any_recipe(checkpoint: Recipe | TextRecipe, overrides: PreprocessConfig) -> Recipe | TextRecipe:
-    """The run's recipe: ``--set preprocess.*`` overrides > the checkpoint's (image or text) recipe."""
-    if isinstance(checkpoint, TextRecipe):
-        return resolve_text_recipe(checkpoint, overrides)
-    return resolve_recipe(checkpoint, overrides)
-
-
-def torch_load_packaged(spec: BackboneSpec) -> dict[str, torch.Tensor]:
-    assert spec.weights is not None
-    path = spec.weights()
-    if not path.is_file():
-        raise HeadstartError(
-            f"{spec.name}: packaged weights file {str(path)!r} is missing; reinstall with `make setup`"
-        )
-    return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def backbone_identity(spec: BackboneSpec) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from headstart.backbones.catalog import classifier
+from headstart.backbones.build import classifier
 
 __all__ = ["LayerGroup", "head_names", "layer_groups", "module_groups"]
 

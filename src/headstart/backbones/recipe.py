@@ -11,14 +11,24 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from headstart.config import INTERPOLATIONS, PreprocessConfig
 from headstart.errors import HeadstartError
 
-__all__ = ["Recipe", "resolve_recipe", "check_input_stats", "recipe_field", "is_int", "is_number", "MISMATCH"]
+if TYPE_CHECKING:  # torch is imported where a batch is checked: the catalog lists recipes without it
+    import torch
+
+__all__ = [
+    "Recipe",
+    "DEFAULT_RECIPE",
+    "resolve_recipe",
+    "check_input_stats",
+    "recipe_field",
+    "is_int",
+    "is_number",
+    "MISMATCH",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +168,8 @@ def check_input_stats(batch: torch.Tensor, recipe: Recipe) -> str | None:
     warning text (also logged) or None when the batch looks right.
     """
     x = batch.detach().float()
+    import torch
+
     mean = torch.tensor(recipe.mean).view(1, 3, 1, 1)
     std = torch.tensor(recipe.std).view(1, 3, 1, 1)
     lo, hi = (0 - mean) / std, (1 - mean) / std  # (1, 3, 1, 1)

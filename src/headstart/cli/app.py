@@ -270,7 +270,8 @@ def plan(
     scheduled, on plateau, never, or probe (closed form)), lr (null for a probe), weight_decay (weights only:
     norms and biases get 0)."""
     from headstart import runner
-    from headstart.backbones import create_model, get_backbone
+    from headstart.backbones import get_backbone
+    from headstart.backbones.build import create_model
     from headstart.engine.train import steps_per_epoch
     from headstart.strategies import get_strategy
     from headstart.strategies.plan import plan_rows

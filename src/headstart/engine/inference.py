@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from headstart.backbones.catalog import classifier
+from headstart.backbones.build import classifier
 from headstart.data.loader import Batch, SkipLog
 from headstart.engine.progress import progress
 from headstart.engine.runtime import Runtime

@@ -14,7 +14,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from headstart.backbones.catalog import classifier
+from headstart.backbones.build import classifier
 from headstart.errors import HeadstartError
 from headstart.metrics.classification import log_loss_from_proba
 from headstart.strategies.base import Strategy, register

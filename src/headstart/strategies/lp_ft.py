@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.backbones.catalog import classifier
+from headstart.backbones.build import classifier
 from headstart.metrics.classification import log_loss_from_proba
 from headstart.strategies.base import register
 from headstart.strategies.finetune import Finetune

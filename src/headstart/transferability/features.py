@@ -15,14 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.backbones.catalog import (
-    BackboneSpec,
-    backbone_identity,
-    create_model,
-    get_backbone,
-    list_backbones,
-    resolve_any_recipe,
-)
+from headstart.backbones.build import create_model, resolve_any_recipe
+from headstart.backbones.catalog import BackboneSpec, backbone_identity, get_backbone, list_backbones
 from headstart.backbones.text import TextClassifier, TextRecipe
 from headstart.config import RunConfig
 from headstart.data.loader import SkipLog
