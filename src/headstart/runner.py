@@ -36,7 +36,7 @@ from headstart.data.dataset import Dataset, load_data
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import check_modality, eval_loader
 from headstart.data.splits import limit_per_class, make_splits, splits_to_json
-from headstart.data.tokens import tokenize
+from headstart.data.tokens import text_stats
 from headstart.engine import distributed
 from headstart.engine.checkpoint import Checkpoint, interrupted_message, load_checkpoint
 from headstart.engine.features import FeatureSet, extract_features
@@ -376,29 +376,10 @@ def _manifest(run: _Run, ckpt_recipe: Any, metrics: dict[str, Any]) -> dict[str,
             "class_counts": images.class_counts(),
             "split_sizes": {k: len(v) for k, v in run.splits.items()},
             "skipped_unreadable": sorted(run.skips.items.values()),
-            **_text_stats(run),
+            **text_stats(run.images, run.recipe),
         },
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _text_stats(run: _Run) -> dict[str, Any]:
-    """Rows skipped while loading text, and how many texts the tokenizer truncated."""
-    if run.images.modality != "text":
-        return {}
-    stats: dict[str, Any] = {"skipped_rows": list(run.images.skipped)}  # type: ignore[union-attr]
-    if isinstance(run.recipe, TextRecipe):
-        stats["truncated"] = tokenize(run.images.texts, run.recipe).truncated  # type: ignore[union-attr]
-        stats["max_length"] = run.recipe.max_length
-        if stats["truncated"]:
-            logger.warning(
-                "%d of %d texts are longer than max_length=%d tokens and were truncated "
-                "(raise preprocess.max_length to keep more, at a cost in speed)",
-                stats["truncated"],
-                len(run.images),
-                run.recipe.max_length,
-            )
-    return stats
 
 
 def resume(out: str | Path) -> RunSummary:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from headstart.backbones.text import TextRecipe, load_tokenizer
 from headstart.data.loader import Batch
 
-__all__ = ["TokenizedTexts", "tokenize", "LengthBuckets", "make_text_loader", "BUCKET"]
+__all__ = ["TokenizedTexts", "tokenize", "text_stats", "LengthBuckets", "make_text_loader", "BUCKET"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,3 +162,24 @@ def make_text_loader(
         batch_sampler=sampler,
         collate_fn=_collate(tokens.pad_id),
     )
+
+
+def text_stats(data: Any, recipe: Any) -> dict[str, Any]:
+    """What a run records about text data (``headstart.json`` ``data``): the rows skipped while loading and,
+    for an encoder's recipe, how many texts the tokenizer truncated (a warning says how to keep more).
+    Empty for other data."""
+    if data.modality != "text":
+        return {}
+    stats: dict[str, Any] = {"skipped_rows": list(data.skipped)}
+    if isinstance(recipe, TextRecipe):
+        stats["truncated"] = tokenize(data.texts, recipe).truncated
+        stats["max_length"] = recipe.max_length
+        if stats["truncated"]:
+            logger.warning(
+                "%d of %d texts are longer than max_length=%d tokens and were truncated "
+                "(raise preprocess.max_length to keep more, at a cost in speed)",
+                stats["truncated"],
+                len(data),
+                recipe.max_length,
+            )
+    return stats
