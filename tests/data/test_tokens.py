@@ -58,3 +58,22 @@ def test_text_loader_pads_to_the_longest_in_batch() -> None:
         assert mask.sum(1).tolist() == [int((row != 0).sum()) for row in b.x["input_ids"]]
     assert sorted(int(i) for b in batches for i in b.index) == [0, 1, 2, 3]
     assert {int(i): int(t) for b in batches for i, t in zip(b.index, b.y, strict=True)} == {0: 0, 1: 1, 2: 0, 3: 1}
+
+
+def test_text_stats_count_truncated_texts_and_warn(caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+    import logging
+
+    from headstart.data.texts import TextSet
+    from headstart.data.tokens import text_stats
+
+    _, recipe = create_model(get_backbone("minilm"), pretrained=False)
+    assert isinstance(recipe, TextRecipe)
+    short = dataclasses.replace(recipe, max_length=8)
+    texts = ["a short one", "this text has far more than eight word pieces in it, so it is cut"]
+    data = TextSet("demo", ["a", "b"], np.array([0, 1]), ["neg", "pos"], texts, skipped=["x.csv: row 3: empty text"])
+    with caplog.at_level(logging.WARNING):
+        stats = text_stats(data, short)
+    assert stats == {"skipped_rows": ["x.csv: row 3: empty text"], "truncated": 1, "max_length": 8}
+    assert "1 of 2 texts are longer than max_length=8" in caplog.text
+    assert text_stats(data, None) == {"skipped_rows": ["x.csv: row 3: empty text"]}  # tf-idf: nothing truncated
