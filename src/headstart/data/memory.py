@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from headstart.data.images import ImageSet, UnreadableImage, decode_pil, read_image, scale_to_uint8
+from headstart.data.sources import check_class_counts
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 
@@ -155,19 +156,8 @@ def from_memory(data: Any) -> ImageSet | TextSet:
         made: ImageSet | TextSet = _texts(list(inputs), names, targets)
     else:
         made = _images(inputs, names, targets)
-    _check_counts(made)
+    check_class_counts(made, "examples")
     return made
-
-
-def _check_counts(data: ImageSet | TextSet) -> None:
-    if len(data.labels) < 2:
-        raise HeadstartError(f"the data has a single class ({data.labels[0]!r}); classification needs >= 2")
-    small = [f"{label} ({n})" for label, n in data.class_counts().items() if n < 2]
-    if small:
-        raise HeadstartError(
-            f"class(es) with fewer than 2 examples: {', '.join(small)}; add examples (one for training and "
-            "one for evaluation at least) or remove the class"
-        )
 
 
 def _texts(texts: list[str], names: list[str], targets: np.ndarray) -> TextSet:

@@ -7,6 +7,7 @@ import io
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,14 @@ from headstart.data.builtin import load_builtin
 from headstart.data.images import ImageSet
 from headstart.errors import HeadstartError
 
-__all__ = ["load_images", "count_txt_and_images", "mixed_folder_hint", "IMAGE_EXTENSIONS", "SPLIT_NAMES"]
+__all__ = [
+    "load_images",
+    "check_class_counts",
+    "count_txt_and_images",
+    "mixed_folder_hint",
+    "IMAGE_EXTENSIONS",
+    "SPLIT_NAMES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -267,11 +275,16 @@ def _delimiter(path: Path) -> str:
 def _check_counts(images: ImageSet) -> None:
     if len(images) == 0:
         raise HeadstartError(f"{images.source!r} holds no images")
-    if len(images.labels) < 2:
-        raise HeadstartError(f"{images.source!r} has a single class ({images.labels[0]!r}); classification needs >= 2")
-    small = [f"{label} ({n})" for label, n in images.class_counts().items() if n < 2]
+    check_class_counts(images, "examples")
+
+
+def check_class_counts(data: Any, noun: str) -> None:
+    """At least 2 classes, and at least 2 ``noun`` (examples, texts) per class, for any labelled set."""
+    if len(data.labels) < 2:
+        raise HeadstartError(f"{data.source!r} has a single class ({data.labels[0]!r}); classification needs >= 2")
+    small = [f"{label} ({n})" for label, n in data.class_counts().items() if n < 2]
     if small:
         raise HeadstartError(
-            f"class(es) with fewer than 2 examples in {images.source!r}: {', '.join(small)}; "
-            "add examples (a class needs at least one for training and one for evaluation) or remove the class"
+            f"class(es) with fewer than 2 {noun} in {data.source!r}: {', '.join(small)}; "
+            f"add {noun} (a class needs at least one for training and one for evaluation) or remove the class"
         )

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.data.sources import IMAGE_EXTENSIONS, SPLIT_NAMES, count_txt_and_images, mixed_folder_hint
+from headstart.data.sources import (
+    IMAGE_EXTENSIONS,
+    SPLIT_NAMES,
+    check_class_counts,
+    count_txt_and_images,
+    mixed_folder_hint,
+)
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 
@@ -351,14 +357,7 @@ def _check_counts(texts: TextSet) -> None:
                 "texts must be non-empty and UTF-8 encoded"
             )
         raise HeadstartError(f"{texts.source!r} holds no texts")
-    if len(texts.labels) < 2:
-        raise HeadstartError(f"{texts.source!r} has a single class ({texts.labels[0]!r}); classification needs >= 2")
-    small = [f"{label} ({n})" for label, n in texts.class_counts().items() if n < 2]
-    if small:
-        raise HeadstartError(
-            f"class(es) with fewer than 2 texts in {texts.source!r}: {', '.join(small)}; "
-            "add texts (a class needs at least one for training and one for evaluation) or remove the class"
-        )
+    check_class_counts(texts, "texts")
 
 
 def _missing_columns(path: Path, columns: list[str], wanted: dict[str, str], first: dict[str, object]) -> str:
