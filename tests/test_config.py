@@ -41,7 +41,8 @@ def test_unknown_yaml_key_is_an_error(tmp_path: Path) -> None:
     f.write_text("trian:\n  epochs: 3\nextra: 1\n")
     with pytest.raises(HeadstartError) as err:
         load_config(f)
-    assert str(err.value).startswith("unknown config keys extra, trian (did you mean train?); known: data, preprocess")
+    message = "unknown config keys extra, trian (did you mean train?); known: data, task, preprocess"
+    assert str(err.value).startswith(message)
 
 
 def test_yaml_numbers_in_scientific_notation_are_floats(tmp_path: Path) -> None:

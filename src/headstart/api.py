@@ -18,10 +18,12 @@ import numpy as np
 
 from headstart.config import RunConfig, resolve_run_config
 from headstart.errors import HeadstartError
+from headstart.registry import unknown_choice
 
 if TYPE_CHECKING:  # torch and the data modules load on first use: `import headstart` stays light
     from torch import nn
 
+    from headstart.backbones.recipe import Recipe
     from headstart.data.dataset import Dataset
 
 __all__ = ["Run", "Model", "fit", "load", "compare", "rank"]
@@ -48,20 +50,24 @@ class Run:
     labels: list[str]
     metrics: dict[str, Any] = field(repr=False)  # metrics.json: accuracy, macro_f1, roc_auc, per class, ci95, ...
     seconds: float
+    task: str = "classification"  # what the head predicts (a registered task)
 
     def load(self) -> Model:
         """The trained model, ready to predict."""
         return load(self.path)
 
     def __repr__(self) -> str:
-        return f"Run({str(self.path)!r}, {self.strategy} on {self.backbone}, {_headline(self.metrics)})"
+        return f"Run({str(self.path)!r}, {self.strategy} on {self.backbone}, {_headline(self.metrics, self.task)})"
 
     def _repr_html_(self) -> str:
         return _report_frame(self.path) or f"<pre>{html.escape(repr(self))}</pre>"
 
 
-def _headline(metrics: dict[str, Any]) -> str:
-    parts = [f"{k}={metrics[k]:.3f}" for k in ("accuracy", "macro_f1", "roc_auc") if metrics.get(k) is not None]
+def _headline(metrics: dict[str, Any], task: str | None = None) -> str:
+    from headstart.tasks import DEFAULT_TASK, get_task
+
+    keys = get_task(task or DEFAULT_TASK).summary
+    parts = [f"{k}={metrics[k]:.3f}" for k in keys if isinstance(metrics.get(k), (int, float))]
     return ", ".join(parts) + f" on {metrics.get('n', '?')} test examples"
 
 
@@ -99,7 +105,7 @@ class Model:
         return self._run.model
 
     @property
-    def recipe(self) -> Any:
+    def recipe(self) -> Recipe:
         """The preprocessing recipe saved with the weights (input size, crop, mean/std, or tokenizer settings)."""
         return self._run.recipe
 
@@ -107,14 +113,9 @@ class Model:
     def transform(self) -> Any:
         """Image runs: the eval transform, a (C, H, W) uint8 tensor in, the normalized float tensor out.
         Text runs: a function from a list of texts to token ids and attention masks."""
-        if self._run.modality == "image":
-            from headstart.data.transforms import eval_transform
+        from headstart.modalities import get_modality
 
-            return eval_transform(self._run.recipe)
-        from headstart.data.tokens import tokenize
-
-        recipe = self._run.recipe
-        return lambda texts: tokenize(list(texts), recipe)
+        return get_modality(self._run.modality).transform(self._run.recipe)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -127,15 +128,9 @@ class Model:
         Image runs take paths, PIL images, (H, W[, C]) arrays and (C, H, W) tensors, mixed freely; text
         runs take strings. A single input gives a list of one record.
         """
-        from headstart.artifacts import predict_files, predict_texts
+        from headstart.modalities import get_modality
 
-        items = _as_list(inputs)
-        if self._run.modality == "image":
-            return predict_files(self._run, items, batch_size)
-        bad = [i for i, x in enumerate(items) if not isinstance(x, str)]
-        if bad:
-            raise HeadstartError(f"this text model takes strings; input {bad[0]} is a {type(items[bad[0]]).__name__}")
-        return predict_texts(self._run, items, batch_size)
+        return get_modality(self._run.modality).predict(self._run, _as_list(inputs), batch_size)
 
     def predict_proba(self, inputs: Any, batch_size: int | None = None) -> np.ndarray:
         """(n, classes) probabilities in ``labels`` order; an unreadable input raises (use ``predict`` to
@@ -163,7 +158,7 @@ class Model:
         m = self._run.manifest
         return (
             f"Model({str(self.path)!r}, {m['strategy']} on {m['backbone']['name']}, labels={self.labels}, "
-            f"{_headline(self.metrics)})"
+            f"{_headline(self.metrics, self._run.task.name)})"
         )
 
     def _repr_html_(self) -> str:
@@ -219,6 +214,7 @@ def fit(
         labels=list(manifest["labels"]),
         metrics=summary.metrics,
         seconds=summary.seconds,
+        task=str(manifest.get("task", "classification")),
     )
 
 
@@ -253,9 +249,11 @@ def compare(
     from headstart.engine.progress import progress_shown
     from headstart.strategies import STRATEGIES
 
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if not strategies or unknown:
-        raise HeadstartError(f"unknown strategy {', '.join(unknown) or '(none)'}; known: {', '.join(STRATEGIES)}")
+    if not strategies:
+        raise HeadstartError(f"pass at least one strategy to compare; known: {', '.join(STRATEGIES)}")
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise unknown_choice("strategy", name, STRATEGIES)
     source, dataset = _dataset(data)
     cfg = resolve_run_config(source, config, settings=settings, backbone=backbone, epochs=epochs, seed=seed)
     with claim_out(out, cfg.data.source), progress_shown(verbose):

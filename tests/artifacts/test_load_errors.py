@@ -105,7 +105,7 @@ MANIFEST_DAMAGE = [
     (_drop("recipe"), "has no 'recipe' section (a JSON object); found null"),
     (_set("", "config", "train"), "has no 'config' section (a JSON object); found \"train\""),
     (_set("backbone", "architecture", 5), "has backbone.architecture=5; it must be the timm architecture name"),
-    (_set("recipe", "modality", "audio"), 'has recipe.modality="audio"; it must be image | text | tfidf'),
+    (_set("recipe", "kind", "audio"), 'has recipe.kind="audio"; it must be image | text | tfidf'),
     (_set("data", "source", None), "has data.source=null"),
     (_set("", "threshold", 2), "has threshold=2; it must be null or a number in [0, 1]"),
     (_set("recipe", "input_size", 100000), "has a bad recipe: recipe.input_size=100000 must be an integer in 16..2048"),
@@ -119,7 +119,7 @@ MANIFEST_DAMAGE = [
     (lambda m: m["config"]["optim"].update(lr="fast"), "holds an invalid config: optim.lr must be of type float"),
     (
         lambda m: m["config"].update(extra={}),
-        "holds an invalid config: unknown config key 'extra'; known: data, preprocess",
+        "holds an invalid config: unknown config key 'extra'; known: data, task, preprocess",
     ),
 ]
 

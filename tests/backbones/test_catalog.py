@@ -6,10 +6,10 @@ from safetensors.torch import save_file
 from torchvision.models import MobileNet_V2_Weights
 
 from headstart.backbones import get_backbone, list_backbones
-from headstart.backbones.build import create_model
 from headstart.backbones.catalog import describe
 from headstart.data import eval_transform
 from headstart.errors import HeadstartError
+from headstart.modalities import create_model
 
 CATEGORIES = MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
 CATALOG = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"]
@@ -109,6 +109,7 @@ def test_describe_reads_no_model() -> None:
     assert [r["name"] for r in rows] == CATALOG + TEXT_CATALOG
     assert {r["name"]: r["feature_dim"] for r in rows} == {**dict.fromkeys(CATALOG, 1280), "minilm": 384, "mpnet": 768}
     assert rows[-1]["recipe"] == {
+        "kind": "text",
         "modality": "text",
         "max_length": 384,
         "pooling": "mean",

@@ -2,8 +2,8 @@ import pytest
 from torch import nn
 
 from headstart.backbones import get_backbone, list_backbones
-from headstart.backbones.build import create_model
 from headstart.backbones.layers import layer_groups, module_groups
+from headstart.modalities import create_model
 
 
 @pytest.mark.parametrize("name", [s.name for s in list_backbones() if s.modality == "image"])

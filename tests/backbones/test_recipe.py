@@ -3,7 +3,7 @@ import logging
 import pytest
 import torch
 
-from headstart.backbones import MISMATCH, Recipe, check_input_stats, get_backbone, resolve_recipe
+from headstart.backbones import MISMATCH, ImageRecipe, check_input_stats, get_backbone, resolve_recipe
 from headstart.backbones.text import TextRecipe
 from headstart.config import PreprocessConfig
 from headstart.data import eval_transform
@@ -41,7 +41,7 @@ def test_default_when_checkpoint_has_no_recipe() -> None:
 
 
 def test_recipe_dict_round_trip() -> None:
-    assert Recipe.from_dict(LITE0.to_dict()) == LITE0
+    assert ImageRecipe.from_dict(LITE0.to_dict()) == LITE0
 
 
 def _batch(photos: dict) -> torch.Tensor:
@@ -63,7 +63,7 @@ def test_unscaled_0_255_input_is_flagged(photos: dict, caplog: pytest.LogCapture
 
 
 def test_double_normalization_is_flagged(photos: dict) -> None:
-    imagenet = Recipe(224, 0.875, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    imagenet = ImageRecipe(224, 0.875, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     x = _batch(photos)  # normalized once with mean=std=0.5 -> [-1, 1]
     twice = (x - torch.tensor(imagenet.mean).view(1, 3, 1, 1)) / torch.tensor(imagenet.std).view(1, 3, 1, 1)
     assert check_input_stats(twice, imagenet) is not None
@@ -96,7 +96,7 @@ TEXT = {"tokenizer": "enc", "max_length": 128, "pooling": "mean", "normalize": T
 )
 def test_image_recipe_from_a_run_is_checked(changes: dict, message: str) -> None:
     with pytest.raises(HeadstartError) as err:
-        Recipe.from_dict(LITE0.to_dict() | changes)
+        ImageRecipe.from_dict(LITE0.to_dict() | changes)
     assert str(err.value) == message
 
 

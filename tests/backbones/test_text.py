@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from headstart.backbones import get_backbone
-from headstart.backbones.build import create_model, resolve_any_recipe
 from headstart.backbones.layers import layer_groups
 from headstart.backbones.text import TextClassifier, TextRecipe
 from headstart.config import PreprocessConfig
 from headstart.data.tokens import make_text_loader
 from headstart.errors import HeadstartError
+from headstart.modalities import create_model, resolve_recipe
 
 PAIRS = [
     ("A man is playing a guitar.", "Someone is strumming a guitar.", "The central bank raised interest rates."),
@@ -83,13 +83,13 @@ def test_overrides_warn_preprocessing_mismatch(
 ) -> None:
     _, recipe = minilm
     with caplog.at_level(logging.WARNING):
-        resolved = resolve_any_recipe(recipe, PreprocessConfig(max_length=64, pooling="cls"))
+        resolved = resolve_recipe(recipe, PreprocessConfig(max_length=64, pooling="cls"))
     assert (resolved.max_length, resolved.pooling) == (64, "cls")
     text = caplog.text
     assert "preprocessing mismatch" in text and "max_length=64" in text and "pooling=mean" in text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert resolve_any_recipe(recipe, PreprocessConfig(max_length=256)) == recipe
+        assert resolve_recipe(recipe, PreprocessConfig(max_length=256)) == recipe
     assert "mismatch" not in caplog.text
 
 

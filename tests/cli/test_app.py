@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from headstart.cli.app import app, plan_json_rows
+from headstart.cli.app import app
 
 runner = CliRunner()
 
@@ -216,29 +216,3 @@ def test_text_user_errors(text_run: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot read 'x.png'" in result.output
     result = invoke("predict", str(text_run))
     assert result.exit_code == 2 and "--text" in result.output
-
-
-def test_plan_json_rows_are_typed() -> None:
-    rows = [
-        {"group": "stem", "params": 928, "trainable_from": "never", "lr": 1e-4, "weight_decay": "0.01 (0 on ...)"},
-        {"group": "block.6", "params": 10, "trainable_from": "3 (step 40)", "lr": 3e-4, "weight_decay": "0.01"},
-        {"group": "block.7", "params": 10, "trainable_from": "on plateau", "lr": 3e-4, "weight_decay": "0.01"},
-        {"group": "head", "params": 20, "trainable_from": "1", "lr": 1e-3, "weight_decay": "0.01"},
-    ]
-    typed = plan_json_rows(rows, 0.01)
-    assert [(r["trainable_from"], r["trainable_from_step"], r["unfreeze"]) for r in typed] == [
-        (None, None, "never"),
-        (3, 40, "scheduled"),
-        (None, None, "on plateau"),
-        (1, 0, "start"),
-    ]
-    assert list(typed[0]) == [
-        "group",
-        "params",
-        "trainable_from",
-        "trainable_from_step",
-        "unfreeze",
-        "lr",
-        "weight_decay",
-    ]
-    assert all(r["weight_decay"] == 0.01 for r in typed) and typed[1]["lr"] == 3e-4

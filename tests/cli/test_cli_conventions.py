@@ -64,7 +64,7 @@ def test_help_names_backbones_builtins_and_config_sections() -> None:
     assert ",".join(spec.name for spec in list_backbones()) in help_text
     assert ",".join(known_builtins()) in help_text
     sections = [f.name for f in dataclasses.fields(RunConfig)]
-    assert sections == ["data", "preprocess", "model", "strategy", "optim", "train", "eval"]
+    assert sections == ["data", "task", "preprocess", "model", "strategy", "optim", "train", "eval"]
     assert "sections" + ",".join(sections) in help_text  # --config
 
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from headstart.backbones import get_backbone
-from headstart.backbones.build import create_model
 from headstart.backbones.text import TextRecipe
 from headstart.data.tokens import BUCKET, LengthBuckets, make_text_loader
+from headstart.modalities import create_model
 
 
 def _batches(sampler: LengthBuckets) -> list[list[int]]:

@@ -112,14 +112,14 @@ def _close(a: Path, b: Path) -> None:
 def _cache_some_rows(cfg: RunConfig) -> None:
     """Extract every third example of the run's data into the cache, as `rank` would have."""
     from headstart.backbones import backbone_identity, get_backbone
-    from headstart.backbones.build import create_model, resolve_any_recipe
     from headstart.data import SkipLog
     from headstart.engine import extract_features, resolve_runtime
+    from headstart.modalities import create_model, resolve_recipe
 
     images, _ = runner.prepare_data(cfg)
     spec = get_backbone(cfg.model.backbone)
     model, ckpt = create_model(spec)
-    recipe = resolve_any_recipe(ckpt, cfg.preprocess)
+    recipe = resolve_recipe(ckpt, cfg.preprocess)
     rows = np.arange(0, len(images), 3)
     fs = extract_features(
         model, images, recipe, resolve_runtime(cfg.train), backbone_identity(spec), 8, SkipLog(), rows=rows

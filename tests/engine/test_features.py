@@ -8,10 +8,10 @@ import pytest
 
 from headstart._permissions import umask
 from headstart.backbones import backbone_identity, get_backbone, resolve_recipe
-from headstart.backbones.build import create_model
 from headstart.config import PreprocessConfig, TrainConfig
 from headstart.data import ImageSet, SkipLog, load_images
 from headstart.engine import cache_dir, extract_features, resolve_runtime
+from headstart.modalities import create_model
 from tests.console import headstart
 
 

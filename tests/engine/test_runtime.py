@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from headstart.backbones import get_backbone
-from headstart.backbones.build import create_model
 from headstart.config import TrainConfig
 from headstart.engine import runtime as runtime_module
 from headstart.engine.inference import pooled_features
 from headstart.engine.runtime import Runtime, _ieee_fp32, inference_runtime, resolve_runtime
 from headstart.errors import HeadstartError
+from headstart.modalities import create_model
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 import pytest
 
 from headstart.backbones import get_backbone
-from headstart.backbones.build import create_model
 from headstart.backbones.layers import layer_groups
+from headstart.modalities import create_model
 from headstart.strategies import build_param_groups, group_lr, head_parameter_names
 
 

@@ -10,12 +10,12 @@ import torch
 from headstart import runner
 from headstart.artifacts import load_run
 from headstart.backbones import get_backbone
-from headstart.backbones.build import create_model, resolve_any_recipe
 from headstart.config import RunConfig, load_config
 from headstart.data import SkipLog
 from headstart.engine import resolve_runtime
 from headstart.engine.train import Trainer
 from headstart.errors import HeadstartError
+from headstart.modalities import create_model, resolve_recipe
 from headstart.strategies import get_strategy
 
 
@@ -33,7 +33,7 @@ def _trainer(cfg: RunConfig) -> Trainer:
     cfg = runner.resolve_config(cfg, spec)
     strategy = get_strategy(cfg)
     model, ckpt = create_model(spec, len(data[0].labels), pretrained=strategy.pretrained)
-    recipe = resolve_any_recipe(ckpt, cfg.preprocess)
+    recipe = resolve_recipe(ckpt, cfg.preprocess)
     return Trainer(model, strategy, *data, recipe, cfg, resolve_runtime(cfg.train), SkipLog())
 
 

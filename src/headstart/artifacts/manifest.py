@@ -2,7 +2,7 @@
 
 A manifest cut short by a copy, or edited by hand, fails with a message that names the file, the key
 and the fix, never with a traceback from deep inside model building. The values a model is rebuilt
-from are checked where they are parsed (``Recipe.from_dict``, ``TextRecipe.from_dict``,
+from are checked where they are parsed (``ImageRecipe.from_dict``, ``TextRecipe.from_dict``,
 ``RunConfig.from_dict``); this module checks the structure around them.
 """
 
@@ -15,17 +15,22 @@ from typing import Any
 
 from headstart.config import RunConfig
 from headstart.errors import HeadstartError
+from headstart.modalities import known_recipe_kinds, saved_recipe_kind
+from headstart.tasks import DEFAULT_TASK, known_tasks
 
-__all__ = ["read_manifest", "damaged_run", "MODALITIES"]
+__all__ = ["read_manifest", "damaged_run", "DamagedRun"]
 
-MODALITIES = ("image", "text", "tfidf")  # recipe.modality of a saved run ("image" when absent)
 SECTIONS = ("backbone", "recipe", "config", "data")  # JSON objects every manifest holds
 
 
-def damaged_run(file: Path, problem: str) -> HeadstartError:
+class DamagedRun(HeadstartError):
+    """A file of a saved run cannot be used (its message names the file, the problem and the fix)."""
+
+
+def damaged_run(file: Path, problem: str) -> DamagedRun:
     """The error for a file of a run that cannot be used: the file, the problem and how to get a good run back."""
     run = file.parent
-    return HeadstartError(
+    return DamagedRun(
         f"{file} {problem.rstrip('.')}. The run {run} is damaged (cut short while copying, or edited by hand): copy it "
         f"again from where it was trained, or train it again with `headstart train DATA --out {run}`"
     )
@@ -48,14 +53,12 @@ def read_manifest(file: Path) -> tuple[dict[str, Any], RunConfig]:
         if not isinstance(manifest.get(key), dict):
             raise damaged_run(file, f"has no {key!r} section (a JSON object); found {_short(manifest.get(key))}")
     _check_labels(file, manifest.get("labels"))
+    kinds = known_recipe_kinds()  # recipe plug-ins (image, text, tfidf, ...)
+    tasks = known_tasks()  # task plug-ins (classification, ...)
     checks = [
         ("backbone.architecture", manifest["backbone"].get("architecture"), _is_name, "the timm architecture name"),
-        (
-            "recipe.modality",
-            manifest["recipe"].get("modality", "image"),
-            MODALITIES.__contains__,
-            " | ".join(MODALITIES),
-        ),
+        ("recipe.kind", saved_recipe_kind(manifest["recipe"]), kinds.__contains__, " | ".join(kinds)),
+        ("task", manifest.get("task", DEFAULT_TASK), tasks.__contains__, " | ".join(tasks)),
         ("data.source", manifest["data"].get("source"), _is_name, "the data the run was trained on"),
         ("threshold", manifest.get("threshold"), _is_threshold, "null or a number in [0, 1]"),
     ]

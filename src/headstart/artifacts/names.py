@@ -3,6 +3,7 @@
 
 __all__ = [
     "COMPARISON",
+    "ENCODER_DIR",
     "HISTORY",
     "LOCK_FILE",
     "MANIFEST",
@@ -11,6 +12,7 @@ __all__ = [
     "PREDICTIONS",
     "REPORT",
     "SPLITS",
+    "VOCABULARY",
     "WEIGHTS",
 ]
 
@@ -24,3 +26,5 @@ PLAN = "plan.md"  # which layer groups train from when, at which learning rate
 REPORT = "report.html"  # the self-contained report (a run's, or a comparison's)
 COMPARISON = "comparison.json"  # a finished `headstart compare`
 LOCK_FILE = ".headstart.lock"  # held while a command writes the folder; left behind, it marks the folder as ours
+ENCODER_DIR = "encoder"  # text runs: the encoder's config.json and tokenizer files
+VOCABULARY = "vocabulary.txt"  # TF-IDF runs: the fitted terms, one per line, in feature order

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from headstart.artifacts.run_dir import LoadedRun
+from headstart.backbones.recipe import ImageRecipe
 from headstart.data.dataset import Dataset, load_data
 from headstart.data.images import UnreadableImage, array_to_tensor
 from headstart.data.loader import SkipLog
@@ -25,10 +26,9 @@ from headstart.data.pipeline import eval_loader
 from headstart.data.splits import splits_from_json
 from headstart.data.texts import TextSet
 from headstart.data.transforms import eval_transform
-from headstart.engine.inference import head_logits, pooled_features, run_probabilities
+from headstart.engine.inference import head_logits, pooled_features, run_scores
 from headstart.engine.runtime import Runtime, inference_runtime
 from headstart.errors import HeadstartError
-from headstart.metrics.classification import compute_metrics, predict_labels
 
 __all__ = ["Evaluation", "evaluate_run", "predict_files", "predict_texts", "SPLIT_CHOICES"]
 
@@ -104,12 +104,11 @@ def evaluate_run(
     model = runtime.model(run.model)
     skips = SkipLog()
     loader = eval_loader(images, index, run.recipe, batch_size or run.config.train.batch_size)
-    proba, y, _ = run_probabilities(model, loader, runtime, run.recipe, skips, "evaluating")
-    if bad := _nonfinite(proba):
+    scores, y, _ = run_scores(model, loader, runtime, run.recipe, skips, "evaluating", run.task)
+    if bad := _nonfinite(scores):
         raise _refuse_nonfinite(run, bad)
-    metrics = compute_metrics(
-        y, proba, run.labels, threshold=run.manifest.get("threshold"), n_boot=run.config.eval.n_boot
-    )
+    cfg = run.config
+    metrics = run.task.metrics(y, scores, run.labels, run.manifest.get("threshold"), cfg.eval.n_boot, cfg.train.seed)
     return Evaluation(metrics, split, sorted(skips.items.values()))
 
 
@@ -134,11 +133,6 @@ def _refuse_nonfinite(run: LoadedRun, bad: int) -> HeadstartError:
     )
 
 
-def _decide(proba: np.ndarray, run: LoadedRun) -> int:
-    """The predicted class of one row, by the one decision rule (argmax, or the run's tuned threshold)."""
-    return int(predict_labels(proba[None], run.labels, run.manifest.get("threshold"))[0])
-
-
 def predict_files(run: LoadedRun, paths: Sequence[Any], batch_size: int | None = None) -> list[dict[str, Any]]:
     """One record per input, in input order: ``path`` (or ``input``: what an in-memory image is), ``label``,
     ``probabilities`` ({label: p}). Inputs are file paths, PIL images, (H, W[, C]) arrays or (C, H, W)
@@ -146,6 +140,8 @@ def predict_files(run: LoadedRun, paths: Sequence[Any], batch_size: int | None =
 
     An unreadable or missing file gets ``label: None`` and an ``error`` field instead of stopping the batch.
     """
+    if not isinstance(run.recipe, ImageRecipe):
+        raise HeadstartError(f"{str(run.path)!r} is a {run.modality} model; pass it {run.modality} inputs, not images")
     runtime = _runtime(run)
     model = runtime.model(run.model)
     model.eval()
@@ -169,13 +165,10 @@ def predict_files(run: LoadedRun, paths: Sequence[Any], batch_size: int | None =
             run.recipe.check_batch(batch)
             checked = True
         with torch.inference_mode():
-            proba = head_logits(model, pooled_features(model, batch, runtime)).softmax(-1).cpu().numpy()
-        bad += _nonfinite(proba)
-        for i, p in zip(chunk, proba, strict=True):
-            records[i].update(
-                label=run.labels[_decide(p, run)],
-                probabilities={label: float(v) for label, v in zip(run.labels, p, strict=True)},
-            )
+            scores = run.task.scores(head_logits(model, pooled_features(model, batch, runtime))).cpu().numpy()
+        bad += _nonfinite(scores)
+        for i, row in zip(chunk, scores, strict=True):
+            records[i].update(run.task.record(row, run.labels, run.manifest.get("threshold")))
     if bad:
         raise _refuse_nonfinite(run, bad)
     return records
@@ -206,12 +199,9 @@ def predict_texts(run: LoadedRun, texts: list[str], batch_size: int | None = Non
     model = runtime.model(run.model)
     size = batch_size or run.config.train.batch_size
     loader = eval_loader(data, np.arange(len(keep)), run.recipe, size)
-    proba, _, index = run_probabilities(model, loader, runtime, run.recipe, SkipLog(), "predicting")
-    if bad := _nonfinite(proba):
+    scores, _, index = run_scores(model, loader, runtime, run.recipe, SkipLog(), "predicting", run.task)
+    if bad := _nonfinite(scores):
         raise _refuse_nonfinite(run, bad)
-    for row, pos in zip(proba, index, strict=True):
-        records[keep[int(pos)]].update(
-            label=run.labels[_decide(row, run)],
-            probabilities={label: float(v) for label, v in zip(run.labels, row, strict=True)},
-        )
+    for row, pos in zip(scores, index, strict=True):
+        records[keep[int(pos)]].update(run.task.record(row, run.labels, run.manifest.get("threshold")))
     return records

@@ -8,9 +8,6 @@ so an interrupted write never leaves a half-run behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -21,20 +18,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from headstart._permissions import share_dir, share_file
-from headstart.artifacts.manifest import damaged_run, read_manifest
-from headstart.artifacts.names import HISTORY, MANIFEST, METRICS, SPLITS, WEIGHTS
+from headstart._atomic import atomic_dir
+from headstart.artifacts.manifest import DamagedRun, damaged_run, read_manifest
+from headstart.artifacts.names import ENCODER_DIR, HISTORY, MANIFEST, METRICS, SPLITS, WEIGHTS
 from headstart.artifacts.out_dir import check_out, hand_over
-from headstart.backbones.build import build_architecture
 from headstart.backbones.recipe import Recipe
-from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder
-from headstart.backbones.tfidf import VOCABULARY_FILE, TfidfClassifier, TfidfRecipe
 from headstart.config import RunConfig
 from headstart.errors import HeadstartError
+from headstart.modalities import recipe_kind, saved_recipe_kind
+from headstart.tasks import Task, task_of_manifest
 
 __all__ = ["RunFiles", "LoadedRun", "write_run", "load_run", "package_versions", "MANIFEST", "ENCODER_DIR"]
 
-ENCODER_DIR = "encoder"  # text runs: the encoder's config.json and tokenizer files
 FORMAT_VERSION = 1
 
 
@@ -80,11 +75,9 @@ def write_run(out: Path, files: RunFiles) -> Path:
     out = Path(out)
     check_out(out, resuming=True)  # a folder headstart did not write is never replaced
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = share_dir(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-")))  # mkdtemp makes it 0700
-    try:
+    with atomic_dir(out) as tmp:  # written beside ``out``, swapped in whole: never a half-written run
         state = {k: v.detach().cpu().contiguous() for k, v in files.model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "headstart", "version": str(FORMAT_VERSION)})
-        share_file(tmp / WEIGHTS)  # safetensors writes 0600
         _json(tmp / MANIFEST, {"format_version": FORMAT_VERSION, **files.manifest})
         _json(tmp / METRICS, files.metrics)
         _json(tmp / SPLITS, files.splits)
@@ -94,17 +87,7 @@ def write_run(out: Path, files: RunFiles) -> Path:
         for name, write in files.folders.items():
             (tmp / name).mkdir()
             write(tmp / name)
-        old = None
         hand_over(out, tmp)  # the run's lock on ``out`` moves with its new contents
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -112,14 +95,19 @@ def write_run(out: Path, files: RunFiles) -> Path:
 class LoadedRun:
     path: Path
     model: nn.Module  # eval mode, on CPU
-    recipe: Any  # image Recipe, TextRecipe or TfidfRecipe
+    recipe: Recipe  # the run's preprocessing (image, text, TF-IDF, ...)
     labels: list[str]
     config: RunConfig
     manifest: dict[str, Any]
 
     @property
     def modality(self) -> str:
-        return "image" if isinstance(self.recipe, Recipe) else "text"
+        return self.recipe.modality
+
+    @property
+    def task(self) -> Task:
+        """What the head predicts (``headstart.json`` ``task``), as a plug-in: scores, decisions, metrics."""
+        return task_of_manifest(self.manifest)
 
     def splits(self) -> dict[str, Any]:
         """``splits.json``: the ids of the train / val / test examples."""
@@ -165,16 +153,13 @@ def _load_weights(file: Path, model: nn.Module, manifest: dict[str, Any]) -> Non
         raise damaged_run(file, f"does not match the network of {MANIFEST} ({network}): {detail}") from exc
 
 
-def _recipe(p: Path, manifest: dict[str, Any]) -> Any:
+def _recipe(p: Path, manifest: dict[str, Any]) -> Recipe:
     """The run's recipe, every value checked (an ``input_size: 100000`` would allocate tens of GB)."""
-    d, kind = manifest["recipe"], manifest["recipe"].get("modality", "image")
-    vocabulary = _vocabulary(p / VOCABULARY_FILE) if kind == "tfidf" else []
+    d = manifest["recipe"]
     try:
-        if kind == "tfidf":
-            return TfidfRecipe.from_dict(d, vocabulary)
-        if kind == "text":
-            return TextRecipe.from_dict(d, tokenizer=str(p / ENCODER_DIR))
-        return Recipe.from_dict(d)
+        return recipe_kind(saved_recipe_kind(d)).read(d, p)
+    except DamagedRun:  # a file beside the manifest (the vocabulary) cannot be read: that error names it
+        raise
     except HeadstartError as exc:
         raise damaged_run(p / MANIFEST, f"has a bad recipe: {exc}") from exc
     except KeyError as exc:
@@ -183,30 +168,7 @@ def _recipe(p: Path, manifest: dict[str, Any]) -> Any:
         raise damaged_run(p / MANIFEST, f"has a bad recipe value ({exc})") from exc
 
 
-def _vocabulary(file: Path) -> list[str]:
-    try:
-        return file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise damaged_run(file, f"cannot be read ({exc})") from exc
-
-
-def _rebuild(p: Path, manifest: dict[str, Any]) -> tuple[nn.Module, Any]:
+def _rebuild(p: Path, manifest: dict[str, Any]) -> tuple[nn.Module, Recipe]:
     """The untrained network and the recipe of the run in ``p`` (the recipe is checked before anything is built)."""
-    n = len(manifest["labels"])
     recipe = _recipe(p, manifest)
-    kind = manifest["recipe"].get("modality", "image")
-    if kind == "tfidf":
-        return TfidfClassifier(recipe.vocabulary, n), recipe
-    if kind == "text":
-        encoder = load_encoder(str(p / ENCODER_DIR), pretrained=False)
-        return TextClassifier(encoder, n, recipe.pooling, recipe.normalize), recipe
-    architecture = manifest["backbone"]["architecture"]
-    try:
-        return build_architecture(architecture, num_classes=n), recipe
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
-        trained_with = manifest.get("versions", {}).get("timm", "unknown")
-        raise HeadstartError(
-            f"{p / MANIFEST} names backbone.architecture={architecture!r}, which this timm "
-            f"({package_versions().get('timm', '?')}) cannot build ({exc}); the run was trained with timm "
-            f"{trained_with}: install that version (pip install timm=={trained_with})"
-        ) from exc
+    return recipe_kind(recipe).rebuild(p, manifest, recipe, len(manifest["labels"])), recipe

@@ -1,97 +1,104 @@
-"""What a run directory holds besides the weights: test predictions, report, encoder and TensorBoard files.
+"""What a finished run writes: the manifest, metrics, history, splits, plan, test predictions, the files the
+recipe's plug-in carries with the weights (an encoder's tokenizer, a TF-IDF vocabulary), TensorBoard files,
+and the report once the run is on disk.
 
-Helpers of :mod:`headstart.runner` that turn a finished run into files; each returns data for
-:class:`~headstart.artifacts.run_dir.RunFiles` (text files or folder writers) or writes after the run
-is on disk (the report).
+:func:`run_files` turns a fitted run into :class:`~headstart.artifacts.run_dir.RunFiles` for
+:func:`~headstart.artifacts.run_dir.write_run`; nothing here branches on a modality or a task.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import shutil
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from torch import nn
-
-from headstart.artifacts.names import PREDICTIONS
-from headstart.artifacts.run_dir import ENCODER_DIR
-from headstart.backbones.text import TextClassifier, load_tokenizer
-from headstart.backbones.tfidf import VOCABULARY_FILE, TfidfClassifier
+from headstart.artifacts.names import PLAN, PREDICTIONS
+from headstart.artifacts.run_dir import RunFiles, package_versions
+from headstart.backbones.catalog import backbone_identity
 from headstart.config import RunConfig
-from headstart.data.dataset import Dataset
-from headstart.data.images import UnreadableImage
-from headstart.data.texts import TextSet
+from headstart.data.splits import splits_to_json
+from headstart.engine.fitting import Fitted, RunContext
 from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
-from headstart.metrics.classification import predict_labels
+from headstart.modalities import recipe_kind
 from headstart.report.html import write_run_report
 
-__all__ = [
-    "PREDICTIONS",
-    "Scored",
-    "examples_of",
-    "write_report",
-    "model_text_files",
-    "model_folders",
-    "tensorboard_folder",
-]
+__all__ = ["PREDICTIONS", "run_files", "run_manifest", "write_report", "tensorboard_folder"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Scored:
-    """Test-split predictions: probabilities (m, K), targets (m,) and positions in the dataset (m,)."""
-
-    proba: np.ndarray
-    y: np.ndarray
-    index: np.ndarray
-
-    def predicted(self, labels: list[str], threshold: float | None = None) -> np.ndarray:
-        """Predicted class per row (the one decision rule, :func:`~headstart.metrics.classification.predict_labels`)."""
-        return predict_labels(self.proba, labels, threshold)
-
-    def csv(self, data: Dataset, threshold: float | None = None) -> str:
-        """``predictions.csv``: one row per test example (id, true and predicted label, confidence, p_<label>).
-
-        ``confidence`` is the probability of the predicted class."""
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["id", "true", "pred", "confidence", *[f"p_{label}" for label in data.labels]])
-        for row, t, i, k in zip(self.proba, self.y, self.index, self.predicted(data.labels, threshold), strict=True):
-            cells = [f"{v:.6g}" for v in row]
-            writer.writerow([data.ids[int(i)], data.labels[int(t)], data.labels[k], f"{row[k]:.6g}", *cells])
-        return buf.getvalue()
-
-
-def examples_of(data: Dataset) -> Callable[[str], np.ndarray | str | None]:
-    """Look up an example by id (for the report's most-confident-mistakes grid): an image array or a text."""
-    position = {id_: i for i, id_ in enumerate(data.ids)}
-
-    def get(id_: str) -> np.ndarray | str | None:
-        i = position.get(id_)
-        if i is None:
-            return None
-        if isinstance(data, TextSet):
-            return data.texts[i]
-        try:
-            x = data.load(i)  # (C, H, W) uint8
-        except UnreadableImage:
-            return None
-        return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
-
-    return get
+def run_manifest(run: RunContext, fitted: Fitted, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``headstart.json``: what the run is (backbone, recipe, labels, task, strategy, config), what it scored,
+    where and with what it ran, and the data it saw."""
+    data = run.data
+    return {
+        "backbone": backbone_identity(run.spec),
+        "recipe": fitted.recipe.to_dict(),
+        "checkpoint_recipe": fitted.checkpoint_recipe.to_dict(),
+        "labels": data.labels,
+        "task": run.task.name,
+        "strategy": run.cfg.strategy.name,
+        "config": run.cfg.to_dict(),
+        "metrics": metrics,
+        "runtime": run.runtime.describe(),
+        "versions": package_versions(),
+        "data": {
+            "source": data.source,
+            "fingerprint": run.fingerprint,
+            "n": len(data),
+            "class_counts": data.class_counts(),
+            "split_sizes": {k: len(v) for k, v in run.splits.items()},
+            "skipped_unreadable": sorted(run.skips.items.values()),
+            **run.modality.data_facts(data, fitted.recipe),
+        },
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
-def write_report(run_dir: Path, data: Dataset | None) -> Path | None:
+def run_files(
+    run: RunContext,
+    fitted: Fitted,
+    summary: Any,
+    threshold: float | None,
+    plan: tuple[list[dict[str, Any]], str],
+    resumed: bool,
+) -> RunFiles:
+    """Everything the run directory of ``summary`` (a :class:`~headstart.runner.RunSummary`) holds.
+    ``plan``: the plan's rows and their markdown table."""
+    rows, table = plan
+    manifest = run_manifest(run, fitted, summary.metrics)
+    manifest.update(
+        best_epoch=fitted.best_epoch,
+        seconds=summary.seconds,
+        trainable_params=summary.trainable_params,
+        feature_cache_hit=summary.feature_cache_hit,
+        plan=rows,
+        resumed=resumed,
+        threshold=threshold,
+        **fitted.extra,  # lp-ft's temperature, a baseline's identity, ...
+    )
+    test, labels = fitted.test, run.data.labels
+    ids = [run.data.ids[int(i)] for i in test.index]
+    predictions = run.task.predictions_csv(ids, test.y, test.scores, labels, threshold)
+    texts, folders = recipe_kind(fitted.recipe).run_files(fitted.model, fitted.recipe)
+    return RunFiles(
+        fitted.model,
+        manifest,
+        summary.metrics,
+        fitted.history,
+        splits_to_json(run.data, run.splits, run.cfg.data.seed),
+        extra={PLAN: table, PREDICTIONS: predictions, **texts},
+        folders={**folders, **tensorboard_folder(run.cfg, summary.out, fitted.history)},
+    )
+
+
+def write_report(run_dir: Path, data: Any | None) -> Path | None:
     """``report.html`` for a written run. The run is already safe on disk, so a failure here only warns."""
     try:
-        return write_run_report(run_dir, examples_of(data) if data is not None else None)
+        return write_run_report(run_dir, _examples_of(data) if data is not None else None)
     except Exception as exc:  # noqa: BLE001 - a plotting problem must not fail a finished training run
         logger.warning(
             "could not write %s/report.html (%s: %s); the run itself is complete", run_dir, type(exc).__name__, exc
@@ -99,22 +106,10 @@ def write_report(run_dir: Path, data: Dataset | None) -> Path | None:
         return None
 
 
-def model_text_files(model: nn.Module) -> dict[str, str]:
-    if isinstance(model, TfidfClassifier):
-        return {VOCABULARY_FILE: "".join(t + "\n" for t in model.vocabulary)}
-    return {}
-
-
-def model_folders(model: nn.Module, recipe: Any) -> dict[str, Callable[[Path], None]]:
-    """Text runs carry the encoder's config and tokenizer files, so the run loads without the package."""
-    if not isinstance(model, TextClassifier):
-        return {}
-
-    def write(folder: Path) -> None:
-        model.encoder.config.save_pretrained(folder)  # type: ignore[union-attr,operator]
-        load_tokenizer(recipe.tokenizer).save_pretrained(folder)
-
-    return {ENCODER_DIR: write}
+def _examples_of(data: Any) -> Callable[[str], Any]:
+    """Look up an example by id as the report shows it (an image array, a text; None when unreadable)."""
+    position = {id_: i for i, id_ in enumerate(data.ids)}
+    return lambda id_: data.example(position[id_]) if id_ in position else None
 
 
 def tensorboard_folder(cfg: RunConfig, out: Path, history: list[dict]) -> dict[str, Callable[[Path], None]]:

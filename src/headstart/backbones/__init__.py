@@ -6,11 +6,11 @@ Only light names are re-exported here, so ``headstart backbones`` never imports 
 """
 
 from headstart.backbones.catalog import BackboneSpec, backbone_identity, describe, get_backbone, list_backbones
-from headstart.backbones.recipe import MISMATCH, Recipe, check_input_stats, resolve_recipe
+from headstart.backbones.recipe import MISMATCH, ImageRecipe, check_input_stats, resolve_recipe
 
 __all__ = [
     "BackboneSpec",
-    "Recipe",
+    "ImageRecipe",
     "backbone_identity",
     "MISMATCH",
     "check_input_stats",

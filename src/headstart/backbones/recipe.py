@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from headstart.config import INTERPOLATIONS, PreprocessConfig
 from headstart.errors import HeadstartError
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # torch is imported where a batch is checked: the catalog lis
 
 __all__ = [
     "Recipe",
+    "ImageRecipe",
     "DEFAULT_RECIPE",
     "resolve_recipe",
     "check_input_stats",
@@ -35,10 +36,29 @@ logger = logging.getLogger(__name__)
 MISMATCH = "preprocessing mismatch"
 
 
+class Recipe(Protocol):
+    """What every preprocessing recipe offers (image, text, TF-IDF; audio next).
+
+    ``kind`` names the recipe's plug-in (:mod:`headstart.modalities`: how a saved recipe is read back, which
+    loader turns examples into batches); ``modality`` is the data it reads (``image``, ``text``)."""
+
+    kind: ClassVar[str]
+    modality: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as saved in a run's ``headstart.json`` (``recipe``)."""
+        ...
+
+    def check_batch(self, x: Any) -> str | None:
+        """A warning when the first batch does not look like what the recipe produces, else None."""
+        ...
+
+
 @dataclass(frozen=True)
-class Recipe:
+class ImageRecipe:
     """How images must look when they enter the network."""
 
+    kind: ClassVar[str] = "image"
     modality: ClassVar[str] = "image"
 
     input_size: int  # square side after cropping, in pixels
@@ -53,7 +73,7 @@ class Recipe:
         return int(math.floor(self.input_size / self.crop_pct))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {"kind": self.kind, "modality": self.modality, **asdict(self)}
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d["resize_size"] = self.resize_size
         return d
@@ -63,7 +83,7 @@ class Recipe:
         return check_input_stats(x, self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+    def from_dict(cls, d: dict[str, Any]) -> ImageRecipe:
         """A recipe read back from a run, every value checked with the bounds of ``preprocess.*``.
 
         A hand-edited ``input_size: 100000`` would otherwise allocate tens of GB per image; a bad
@@ -113,7 +133,7 @@ def recipe_field(d: Any, key: str, ok: Callable[[Any], bool], expected: str) -> 
 
 
 # Used only when a checkpoint carries no recipe at all (ImageNet conventions).
-DEFAULT_RECIPE = Recipe(224, 0.875, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+DEFAULT_RECIPE = ImageRecipe(224, 0.875, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def _fmt(v: Any) -> str:
@@ -122,14 +142,14 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def resolve_recipe(checkpoint: Recipe | None, overrides: PreprocessConfig) -> Recipe:
+def resolve_recipe(checkpoint: ImageRecipe | None, overrides: PreprocessConfig) -> ImageRecipe:
     """Combine explicit overrides with the checkpoint's recipe (or the default when it has none).
 
     Logs a ``preprocessing mismatch`` warning for every override of input size, mean or std that
     differs from the checkpoint's value.
     """
     base = checkpoint or DEFAULT_RECIPE
-    resolved = Recipe(
+    resolved = ImageRecipe(
         input_size=overrides.input_size if overrides.input_size is not None else base.input_size,
         crop_pct=overrides.crop_pct if overrides.crop_pct is not None else base.crop_pct,
         interpolation=overrides.interpolation or base.interpolation,
@@ -158,7 +178,7 @@ def _differs(a: Any, b: Any) -> bool:
     return bool(a != b)
 
 
-def check_input_stats(batch: torch.Tensor, recipe: Recipe) -> str | None:
+def check_input_stats(batch: torch.Tensor, recipe: ImageRecipe) -> str | None:
     """Compare a normalized input batch (B, 3, H, W) with what the recipe implies.
 
     Pixels scaled to [0, 1] and normalized by the recipe must lie in

@@ -48,6 +48,7 @@ POOLINGS = ("mean", "cls")
 class TextRecipe:
     """How text must look when it enters the encoder."""
 
+    kind: ClassVar[str] = "text"
     modality: ClassVar[str] = "text"
     tokenizer: str  # where the tokenizer files are (a folder, or a hub id)
     max_length: int  # tokens per text after truncation (special tokens included)
@@ -56,7 +57,7 @@ class TextRecipe:
     vocab_size: int = field(default=0, compare=False)  # rows of the encoder's token embedding (0 = unknown)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"modality": "text", **asdict(self)}
+        return {"kind": self.kind, "modality": self.modality, **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], tokenizer: str | None = None) -> TextRecipe:

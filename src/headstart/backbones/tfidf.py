@@ -14,16 +14,15 @@ import torch.nn.functional as F
 from sklearn.feature_extraction.text import CountVectorizer
 from torch import nn
 
-__all__ = ["TfidfRecipe", "TfidfClassifier", "VOCABULARY_FILE"]
-
-VOCABULARY_FILE = "vocabulary.txt"
+__all__ = ["TfidfRecipe", "TfidfClassifier"]
 
 
 @dataclass(frozen=True)
 class TfidfRecipe:
     """How text becomes a TF-IDF vector (the vocabulary itself is saved beside the run's weights)."""
 
-    modality: ClassVar[str] = "tfidf"
+    kind: ClassVar[str] = "tfidf"
+    modality: ClassVar[str] = "text"  # it reads texts
     ngram_max: int = 2  # word n-grams 1 .. ngram_max
     min_df: int = 2  # terms in fewer training texts are dropped
     max_features: int = 50_000  # vocabulary cap (most frequent terms)
@@ -32,7 +31,7 @@ class TfidfRecipe:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "vocabulary"}  # the terms go to vocabulary.txt
-        return {"modality": "tfidf", **d, "vocabulary_size": len(self.vocabulary)}
+        return {"kind": self.kind, "modality": self.modality, **d, "vocabulary_size": len(self.vocabulary)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], vocabulary: Sequence[str] = ()) -> TfidfRecipe:

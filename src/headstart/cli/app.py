@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -51,7 +51,7 @@ from headstart.errors import HeadstartError
 if TYPE_CHECKING:
     from headstart.config import RunConfig
 
-__all__ = ["app", "main", "plan_json_rows"]
+__all__ = ["app", "main"]
 
 
 def _print_version(show: bool) -> None:
@@ -126,9 +126,7 @@ def train(
     verbose: VerboseOpt = False,
 ) -> None:
     """Train one strategy on DATA and write a run directory (model, recipe, metrics, history, splits, report)."""
-    from headstart import experiments, runner
     from headstart.engine import distributed
-    from headstart.report import rich_table
 
     if nproc < 1:
         raise HeadstartError(f"--nproc {nproc}; use 1 (one process) or more")
@@ -151,12 +149,7 @@ def train(
             "--class-weights": class_weights,
             "--log": log,
         }
-        _refuse_with_resume([name for name, value in given.items() if value is not None], resume)
-        err_console.print(f"resuming {resume} with the configuration saved there")
-        summary = runner.resume(resume)
-        row = experiments.summary_row(summary.strategy, [summary])
-        out_console.print(rich_table([row], f"resumed {resume} (test split)"))
-        out_console.print(f"run written to {summary.out}; report: {summary.out / 'report.html'}")
+        _resume(resume, given)
         return
     if data is None:
         raise HeadstartError("train needs DATA (a class folder, a CSV or builtin:NAME), or --resume RUN_DIR")
@@ -174,7 +167,28 @@ def train(
         log=log,
     )
     check_seeds(seeds, cfg)
-    summaries = experiments.train_seeds(cfg, out or Path("runs/latest"), seeds)
+    _train(cfg, out or Path("runs/latest"), seeds, data)
+
+
+def _resume(resume: Path, given: Mapping[str, object]) -> None:
+    """Continue the interrupted run in ``resume`` and print its result; ``given``: the other inputs (None: unset)."""
+    from headstart import experiments, runner
+    from headstart.report import rich_table
+
+    _refuse_with_resume([name for name, value in given.items() if value is not None], resume)
+    err_console.print(f"resuming {resume} with the configuration saved there")
+    summary = runner.resume(resume)
+    row = experiments.summary_row(summary.strategy, [summary])
+    out_console.print(rich_table([row], f"resumed {resume} (test split)"))
+    out_console.print(f"run written to {summary.out}; report: {summary.out / 'report.html'}")
+
+
+def _train(cfg: RunConfig, out: Path, seeds: int, data: str) -> None:
+    """Train ``cfg`` with ``seeds`` seeds into ``out``, then print the summary table, warnings and run folders."""
+    from headstart import experiments
+    from headstart.report import rich_table
+
+    summaries = experiments.train_seeds(cfg, out, seeds)
     row = experiments.summary_row(cfg.strategy.name, summaries)
     title = f"{cfg.model.backbone} on {data} (test split" + (f", mean over {seeds} seeds)" if seeds > 1 else ")")
     out_console.print(rich_table([row], title))
@@ -270,51 +284,24 @@ def plan(
     scheduled, on plateau, never, or probe (closed form)), lr (null for a probe), weight_decay (weights only:
     norms and biases get 0)."""
     from headstart import runner
-    from headstart.backbones import get_backbone
-    from headstart.backbones.build import create_model
     from headstart.engine.train import steps_per_epoch
-    from headstart.strategies import get_strategy
-    from headstart.strategies.plan import plan_rows
+    from headstart.modalities import build_backbone
+    from headstart.report.plan_table import plan_rich_table
+    from headstart.strategies.plan import layer_plan
 
     setup(False)
     cfg = build_config(data, config, set_, backbone=backbone, strategy=strategy, epochs=epochs, limit=limit_per_class)
-    spec = get_backbone(cfg.model.backbone, cfg.model.weights)
-    cfg = runner.resolve_config(cfg, spec)
-    strat = get_strategy(cfg)
-    images, splits = runner.prepare_data(cfg)
-    model, _ = create_model(spec, num_classes=len(images.labels), pretrained=False)
-    spe = steps_per_epoch(len(splits["train"]), cfg.train.batch_size)
-    rows = plan_rows(model, strat, cfg, spe)
+    run = runner.resolve_run(cfg)  # the same resolution as `train`: backbone, config, strategy, task, data, splits
+    cfg = run.cfg
+    outputs = run.task.num_outputs(run.data.labels)
+    model = build_backbone(run.spec, outputs, cfg.preprocess, pretrained=False).model  # weights do not matter here
+    spe = steps_per_epoch(len(run.splits["train"]), cfg.train.batch_size)
+    rows = layer_plan(model, run.strategy, cfg, spe)
     if fmt == "json":
-        sys.stdout.write(json.dumps(plan_json_rows(rows, cfg.optim.weight_decay), indent=2) + "\n")
+        sys.stdout.write(json.dumps([row.to_json() for row in rows], indent=2) + "\n")
         return
-    table = Table(title=f"{cfg.strategy.name} on {cfg.model.backbone}: {cfg.train.epochs} epochs x {spe} steps")
-    for col in ("group", "params", "trainable from epoch", "LR at start", "weight decay"):
-        table.add_column(col, justify="right" if col in ("params", "LR at start") else "left")
-    for r in rows:
-        lr = "n/a" if r["lr"] is None else f"{r['lr']:.3g}"
-        table.add_row(r["group"], f"{r['params']:,}", r["trainable_from"], lr, r["weight_decay"])
-    out_console.print(table)
-
-
-def plan_json_rows(rows: list[dict[str, Any]], weight_decay: float) -> list[dict[str, Any]]:
-    """Plan rows with typed numbers: ``trainable_from`` "3 (step 40)" becomes 3 with ``trainable_from_step`` 40,
-    "1" (from the start) becomes 1 with step 0; "on plateau", "never" and "probe (closed form)" have no epoch
-    (null) and are kept as ``unfreeze``. ``weight_decay`` is the number (norms and biases: 0)."""
-    typed = []
-    for row in rows:
-        when = str(row["trainable_from"])
-        match = re.fullmatch(r"(\d+)(?: \(step (\d+)\))?", when)
-        epoch = int(match[1]) if match else None
-        step = (int(match[2]) if match[2] else 0) if match else None
-        unfreeze = ("scheduled" if match[2] else "start") if match else when
-        out: dict[str, Any] = {}
-        for key, value in row.items():
-            out[key] = value
-            if key == "trainable_from":  # the typed fields next to each other, in the table's column order
-                out.update(trainable_from=epoch, trainable_from_step=step, unfreeze=unfreeze)
-        typed.append(out | {"weight_decay": weight_decay})
-    return typed
+    title = f"{cfg.strategy.name} on {cfg.model.backbone}: {cfg.train.epochs} epochs x {spe} steps"
+    out_console.print(plan_rich_table(rows, title))
 
 
 def _refuse_with_resume(given: list[str], resume: Path) -> None:

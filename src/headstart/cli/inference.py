@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import sys
@@ -57,10 +56,10 @@ def evaluate(
         _print_metrics(run, data, result.split, m)
     report_skips(len(result.skipped), run)
     if out is not None:
-        from headstart.report.layout import write_atomic
+        from headstart._atomic import write_text_atomic
 
         record = {"written_by": EVALUATE_MARK, "run": str(run), **m, "split": result.split}
-        write_atomic(out, json.dumps({**record, "skipped_unreadable": result.skipped}, indent=2) + "\n")
+        write_text_atomic(out, json.dumps({**record, "skipped_unreadable": result.skipped}, indent=2) + "\n")
         err_console.print(f"metrics written to {out}")
 
 
@@ -123,39 +122,10 @@ def predict(
         err_console.print(f"[yellow]warning: {failed} of {len(records)} input(s) could not be predicted[/yellow]")
 
 
-def expand_inputs(items: list[str]) -> list[str]:
-    """Image inputs as files: a folder becomes its image files (recursively, sorted), a glob pattern its
-    matches; anything else is kept as given (a missing file then gets its own error record)."""
-    from headstart.data.sources import IMAGE_EXTENSIONS
-
-    out: list[str] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-            out += found or [item]  # an empty folder: one record saying so
-        elif not path.exists() and any(c in item for c in "*?["):
-            out += sorted(glob.glob(item, recursive=True)) or [item]
-        else:
-            out.append(item)
-    return out
-
-
 def _predict_records(loaded: Any, files: list[str], texts: list[str]) -> tuple[list[dict[str, Any]], str]:
-    """Records in input order and the name of their input field (``path`` or ``text``)."""
-    from headstart.artifacts import predict_files, predict_texts
+    """Records in input order and the name of their input field (``path``, ``text``): the run's modality turns
+    the command line's arguments into inputs and predicts them."""
+    from headstart.modalities import get_modality
 
-    if loaded.modality == "image":
-        if texts:
-            raise HeadstartError("--text is for text runs; this run classifies images (pass image files)")
-        if not files:
-            raise HeadstartError("pass one or more image files, folders or glob patterns to predict")
-        return predict_files(loaded, expand_inputs(files)), "path"
-    for f in files:
-        try:
-            texts += [line for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise HeadstartError(f"cannot read {f!r} as UTF-8 text with one text per line ({exc})") from exc
-    if not texts:
-        raise HeadstartError('pass --text "..." (repeatable) or a file with one text per line')
-    return predict_texts(loaded, texts), "text"
+    modality = get_modality(loaded.modality)
+    return modality.predict(loaded, modality.cli_inputs(files, texts), None), modality.input_field

@@ -241,6 +241,14 @@ class ImageSet:
         assert self.paths is not None
         return read_image(self.paths[i])
 
+    def example(self, i: int) -> np.ndarray | None:
+        """Image ``i`` as a report shows it: (H, W) grey or (H, W, C) uint8; None when unreadable."""
+        try:
+            x = self.load(i)  # (C, H, W) uint8
+        except UnreadableImage:
+            return None
+        return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+
     def subset(self, index: np.ndarray) -> ImageSet:
         index = np.asarray(index, dtype=np.int64)
         return replace(

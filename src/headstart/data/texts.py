@@ -39,6 +39,10 @@ class TextSet:
         """Text ``i``."""
         return self.texts[i]
 
+    def example(self, i: int) -> str:
+        """Text ``i`` as a report shows it."""
+        return self.texts[i]
+
     def subset(self, index: np.ndarray) -> TextSet:
         """The texts at ``index`` (in that order); ``skipped`` is kept, since it describes the source."""
         index = np.asarray(index, dtype=np.int64)

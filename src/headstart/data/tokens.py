@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from headstart.backbones.recipe import Recipe
 from headstart.backbones.text import TextRecipe, load_tokenizer
 from headstart.data.loader import Batch
 
@@ -164,12 +165,9 @@ def make_text_loader(
     )
 
 
-def text_stats(data: Any, recipe: Any) -> dict[str, Any]:
+def text_stats(data: Any, recipe: Recipe) -> dict[str, Any]:
     """What a run records about text data (``headstart.json`` ``data``): the rows skipped while loading and,
-    for an encoder's recipe, how many texts the tokenizer truncated (a warning says how to keep more).
-    Empty for other data."""
-    if data.modality != "text":
-        return {}
+    for an encoder's recipe, how many texts the tokenizer truncated (a warning says how to keep more)."""
     stats: dict[str, Any] = {"skipped_rows": list(data.skipped)}
     if isinstance(recipe, TextRecipe):
         stats["truncated"] = tokenize(data.texts, recipe).truncated

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2 as T
 
-from headstart.backbones.recipe import Recipe
+from headstart.backbones.recipe import ImageRecipe
 from headstart.config import PreprocessConfig
 
 __all__ = ["eval_transform", "train_transform", "ToThreeChannels"]
@@ -23,15 +23,15 @@ class ToThreeChannels(torch.nn.Module):
         return x.expand(3, -1, -1) if x.shape[-3] == 1 else x
 
 
-def _interp(recipe: Recipe) -> T.InterpolationMode:
+def _interp(recipe: ImageRecipe) -> T.InterpolationMode:
     return T.InterpolationMode(recipe.interpolation)
 
 
-def _finish(recipe: Recipe) -> list[torch.nn.Module]:
+def _finish(recipe: ImageRecipe) -> list[torch.nn.Module]:
     return [ToThreeChannels(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(recipe.mean), list(recipe.std))]
 
 
-def eval_transform(recipe: Recipe) -> T.Compose:
+def eval_transform(recipe: ImageRecipe) -> T.Compose:
     """Resize the short side to ``input_size / crop_pct``, center crop ``input_size``, normalize."""
     size = recipe.input_size
     resize = (
@@ -42,7 +42,7 @@ def eval_transform(recipe: Recipe) -> T.Compose:
     return T.Compose([*resize, T.CenterCrop(size), *_finish(recipe)])
 
 
-def train_transform(recipe: Recipe, cfg: PreprocessConfig) -> T.Compose:
+def train_transform(recipe: ImageRecipe, cfg: PreprocessConfig) -> T.Compose:
     """Random resized crop + flips when ``cfg.augment``; otherwise the eval transform."""
     if not cfg.augment:
         return eval_transform(recipe)

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import random
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from headstart._permissions import share_dir, share_file
+from headstart._atomic import atomic_dir
 from headstart.config import RunConfig
 from headstart.errors import HeadstartError
 
@@ -103,26 +100,14 @@ def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(run_dir: Path, ckpt: Checkpoint) -> Path:
     """Write ``run_dir/checkpoint`` atomically (build beside, then swap)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / CHECKPOINT_DIR
-    tmp = share_dir(Path(tempfile.mkdtemp(dir=run_dir, prefix=".checkpoint.tmp-")))  # mkdtemp makes it 0700
-    try:
+    with atomic_dir(target, previous=run_dir / PREVIOUS_DIR) as tmp:
         save_file(_contiguous(ckpt.model), str(tmp / "model.safetensors"))
         if ckpt.best is not None:
             save_file(_contiguous(ckpt.best), str(tmp / "best.safetensors"))
         torch.save(ckpt.optimizer, tmp / "optimizer.pt")
         save_file(_contiguous(ckpt.rng), str(tmp / "rng.safetensors"))
         (tmp / "state.json").write_text(json.dumps(ckpt.state))
-        for written in tmp.iterdir():
-            share_file(written)  # safetensors writes 0600
-        old = run_dir / PREVIOUS_DIR
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from headstart._permissions import share_file
+from headstart._atomic import atomic_path
+from headstart.backbones.recipe import Recipe
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import eval_loader
 from headstart.engine import distributed
@@ -54,7 +54,7 @@ class FeatureSet:
     seconds: float  # time spent extracting (or reading)
 
 
-def feature_key(backbone_id: dict, recipe: Any, fingerprint: str, runtime: Runtime) -> str:
+def feature_key(backbone_id: dict, recipe: Recipe, fingerprint: str, runtime: Runtime) -> str:
     payload = {
         "v": FORMAT_VERSION,
         "backbone": backbone_id,
@@ -67,23 +67,10 @@ def feature_key(backbone_id: dict, recipe: Any, fingerprint: str, runtime: Runti
     return hashlib.blake2b(json.dumps(payload, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(arrays, tmp, metadata=meta)
-        share_file(tmp)  # mkstemp and safetensors make it 0600; a shared cache must be readable by the team
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def extract_features(
     model: nn.Module,
     images: Any,
-    recipe: Any,
+    recipe: Recipe,
     runtime: Runtime,
     backbone_id: dict,
     batch_size: int,
@@ -146,7 +133,8 @@ def extract_features(
 def _save_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> None:
     """Write the cache file; a cache that cannot be written costs a warning (once per folder), never the run."""
     try:
-        _write_atomic(path, arrays, meta)
+        with atomic_path(path) as tmp:  # a shared cache: readable by the team, never half-written
+            save_file(arrays, str(tmp), metadata=meta)
     except (OSError, SafetensorError) as exc:  # safetensors reports I/O errors as its own type
         folder = path.parent
         if folder not in _UNWRITABLE:

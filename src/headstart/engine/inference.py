@@ -1,4 +1,4 @@
-"""Forward passes for features and class probabilities, shared by training, evaluate and predict.
+"""Forward passes for features and the task's scores (class probabilities), shared by training, evaluate and predict.
 
 Every pass here is a kept one (features, validation and test scores, evaluate, predict): the
 backbone runs in the runtime's inference precision (``Runtime.inference``: fp32, whatever
@@ -18,11 +18,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from headstart.backbones.build import classifier
+from headstart.backbones.recipe import Recipe
 from headstart.data.loader import Batch, SkipLog
 from headstart.engine.progress import progress
 from headstart.engine.runtime import Runtime
+from headstart.tasks import Task
 
-__all__ = ["pooled_features", "head_logits", "checked_batches", "run_features", "run_probabilities"]
+__all__ = ["pooled_features", "head_logits", "checked_batches", "run_features", "run_scores"]
 
 
 def pooled_features(model: nn.Module, x: Any, runtime: Runtime) -> torch.Tensor:
@@ -38,7 +40,7 @@ def head_logits(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
     return classifier(model)(feats.float())
 
 
-def checked_batches(loader: DataLoader, recipe: Any, skips: SkipLog, desc: str) -> Iterator[Batch]:
+def checked_batches(loader: DataLoader, recipe: Recipe, skips: SkipLog, desc: str) -> Iterator[Batch]:
     """Non-empty batches of a loader, with a progress bar; unreadable images go to ``skips``.
 
     The first batch is checked against the recipe (``recipe.check_batch``: pixel statistics for
@@ -56,7 +58,7 @@ def checked_batches(loader: DataLoader, recipe: Any, skips: SkipLog, desc: str) 
 
 
 def run_features(
-    model: nn.Module, loader: DataLoader, n: int, runtime: Runtime, recipe: Any, skips: SkipLog, desc: str
+    model: nn.Module, loader: DataLoader, n: int, runtime: Runtime, recipe: Recipe, skips: SkipLog, desc: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features for every item of the loader's dataset, in dataset order: ``(features (n, D), valid (n,))``.
 
@@ -77,18 +79,19 @@ def run_features(
     return feats, valid
 
 
-def run_probabilities(
-    model: nn.Module, loader: DataLoader, runtime: Runtime, recipe: Any, skips: SkipLog, desc: str
+def run_scores(
+    model: nn.Module, loader: DataLoader, runtime: Runtime, recipe: Recipe, skips: SkipLog, desc: str, task: Task
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Softmax probabilities over a loader: ``(proba (m, K), targets (m,), index (m,))``, unreadable skipped."""
+    """The task's scores over a loader (class probabilities for classification):
+    ``(scores (m, K), targets (m,), index (m,))``, unreadable examples skipped."""
     model.eval()
-    probas, targets, index = [], [], []
+    scores, targets, index = [], [], []
     with torch.inference_mode():
         for batch in checked_batches(loader, recipe, skips, desc):
             logits = head_logits(model, pooled_features(model, batch.x, runtime))
-            probas.append(logits.softmax(-1).cpu().numpy())
+            scores.append(task.scores(logits).cpu().numpy())
             targets.append(batch.y.numpy())
             index.append(batch.index.numpy())
-    if not probas:
+    if not scores:
         return np.zeros((0, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(probas), np.concatenate(targets), np.concatenate(index)
+    return np.concatenate(scores), np.concatenate(targets), np.concatenate(index)

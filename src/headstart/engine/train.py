@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 
 from headstart.backbones.layers import LayerGroup, layer_groups, module_groups
+from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
-from headstart.data.balance import class_weights
 from headstart.data.loader import Batch, SkipLog
 from headstart.data.pipeline import eval_loader, train_loader
 from headstart.engine import distributed
@@ -36,13 +35,13 @@ from headstart.engine.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from headstart.engine.inference import checked_batches, run_probabilities
+from headstart.engine.inference import checked_batches, run_scores
 from headstart.engine.runtime import Runtime
 from headstart.engine.schedule import warmup_cosine
 from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
-from headstart.metrics.classification import log_loss_from_proba
 from headstart.strategies.base import PlateauTrigger, Strategy, next_frozen
 from headstart.strategies.param_groups import build_param_groups, count_trainable
+from headstart.tasks import Task, get_task
 
 __all__ = ["TrainResult", "Trainer", "steps_per_epoch", "train_gradient", "unfreeze_gate"]
 
@@ -92,12 +91,14 @@ class Trainer:
         strategy: Strategy,
         images: Any,
         splits: dict[str, np.ndarray],
-        recipe: Any,
+        recipe: Recipe,
         cfg: RunConfig,
         runtime: Runtime,
         skips: SkipLog,
         run_dir: Path | None = None,
+        task: Task | None = None,
     ):
+        self.task = task or get_task(cfg.task.kind)
         self.model, self.strategy, self.images, self.splits = runtime.model(model), strategy, images, splits
         self.recipe, self.cfg, self.runtime, self.skips, self.run_dir = recipe, cfg, runtime, skips, run_dir
         self.data_id = data_identity(images, splits)  # recorded in checkpoints, checked on resume
@@ -137,14 +138,9 @@ class Trainer:
         self.plateau = PlateauTrigger(cfg.strategy.patience) if strategy.unfreezes_on_plateau() else None
         self.step, self.epoch = 0, 0
         self.result = TrainResult()
-        self.best_key: tuple[float, float] | None = None
+        self.best_key: tuple[float, ...] | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
-        weight = None
-        if cfg.optim.class_weights == "auto":
-            weight = torch.tensor(
-                class_weights(images.targets[splits["train"]], len(images.labels)), dtype=torch.float32
-            ).to(runtime.device)
-        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.optim.label_smoothing)
+        self.loss_fn = self.task.loss(cfg, images, splits["train"]).to(runtime.device)
         writes = cfg.train.log == "tensorboard" and distributed.is_main()
         self.tb = TensorBoardLog(run_dir / TB_DIR) if writes and run_dir is not None else None
         self._apply_requires_grad()
@@ -231,15 +227,9 @@ class Trainer:
             self.cfg.train.batch_size,
             num_workers=self.cfg.train.num_workers,
         )
-        part = run_probabilities(self.model, loader, self.runtime, self.recipe, self.skips, "validating")
-        proba, y, _ = distributed.gather_rows(part, part[2])  # every rank sees the same metrics
-        pred = proba.argmax(1)
-        labels = np.arange(len(self.images.labels))
-        return {
-            "val_loss": log_loss_from_proba(y, proba),
-            "val_accuracy": float((pred == y).mean()),
-            "val_macro_f1": float(f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
-        }
+        part = run_scores(self.model, loader, self.runtime, self.recipe, self.skips, "validating", self.task)
+        scores, y, _ = distributed.gather_rows(part, part[2])  # every rank sees the same metrics
+        return self.task.validate(y, scores, self.images.labels)
 
     def run_epoch(self) -> dict[str, Any]:
         losses, events = self._train_epoch()
@@ -250,11 +240,11 @@ class Trainer:
             "train_loss": distributed.mean_across(float(np.mean(losses)) if losses else float("nan")),
             **self._validate(),
         }
-        key = (record["val_accuracy"], -record["val_loss"])
+        key = self.task.select(record)  # classification: (val accuracy, -val loss)
         if self.best_key is None or key > self.best_key:
             self.best_key, self.best_state = key, copy.deepcopy(self.model.state_dict())
             self.result.best_epoch = self.epoch
-        if self.plateau is not None and self.plateau.update(record["val_accuracy"]):
+        if self.plateau is not None and self.plateau.update(key[0]):
             nxt = next_frozen(self.names, self.trainable)
             if nxt is not None and self.epoch < self.cfg.train.epochs:
                 events.append(self.unfreeze(nxt, "plateau"))
@@ -335,17 +325,18 @@ def train_gradient(
     strategy: Strategy,
     images: Any,
     splits: dict[str, np.ndarray],
-    recipe: Any,
+    recipe: Recipe,
     cfg: RunConfig,
     runtime: Runtime,
     skips: SkipLog,
     run_dir: Path | None = None,
     resume: Checkpoint | None = None,
+    task: Task | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
     if resume is None:
         torch.manual_seed(cfg.train.seed)
-    trainer = Trainer(model, strategy, images, splits, recipe, cfg, runtime, skips, run_dir)
+    trainer = Trainer(model, strategy, images, splits, recipe, cfg, runtime, skips, run_dir, task)
     if resume is not None:
         trainer.restore(resume)
     return trainer.fit()

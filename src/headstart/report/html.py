@@ -21,10 +21,12 @@ from urllib.parse import quote
 
 import numpy as np
 
+from headstart._atomic import write_text_atomic
 from headstart.artifacts.names import REPORT
 from headstart.metrics.calibration import expected_calibration_error
 from headstart.report import plots
-from headstart.report.layout import Html, esc, fmt_num, key_value_table, page, section, table, write_atomic
+from headstart.report.layout import Html, esc, fmt_num, key_value_table, page, section, table
+from headstart.report.plan_table import PLAN_COLUMNS, PLAN_NUMERIC, plan_cells
 from headstart.report.rundata import RunData, load_run_data
 
 __all__ = ["Example", "compare_report_html", "run_report_html", "write_compare_report", "write_run_report"]
@@ -219,19 +221,11 @@ def _configuration(data: RunData) -> Html:
     return section("config", "Recipe and configuration", f'<div class="kv">{"".join(parts)}</div>', note)
 
 
-def _lr(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, int | float) else "n/a"
-
-
 def _plan(data: RunData) -> Html:
     plan = data.manifest.get("plan") or []
     if not plan:
         return Html("")
-    rows = [
-        [r.get("group"), fmt_num(r.get("params")), r.get("trainable_from"), _lr(r.get("lr")), r.get("weight_decay")]
-        for r in plan
-    ]
-    body = table(["group", "params", "trainable from epoch", "LR at start", "weight decay"], rows, numeric={1, 3})
+    body = table(PLAN_COLUMNS, [plan_cells(r) for r in plan], numeric=set(PLAN_NUMERIC))
     return section("plan", "Layer plan", body, "Layer groups from input to head, as planned before training.")
 
 
@@ -276,7 +270,7 @@ def write_run_report(run_dir: Path, examples: Example | None = None) -> Path:
     """
     run_dir = Path(run_dir)
     text = run_report_html(load_run_data(run_dir), examples)
-    path = write_atomic(run_dir / REPORT, text)
+    path = write_text_atomic(run_dir / REPORT, text)
     logger.info("wrote %s", path)
     return path
 
@@ -356,6 +350,6 @@ def write_compare_report(out_dir: Path, rows: list[dict[str, Any]], run_dirs: li
     curves, and relative links to each run's own ``report.html``; returns its path."""
     out_dir = Path(out_dir)
     runs = [load_run_data(Path(d)) for d in run_dirs]
-    path = write_atomic(out_dir / REPORT, compare_report_html(out_dir, rows, runs, verdict))
+    path = write_text_atomic(out_dir / REPORT, compare_report_html(out_dir, rows, runs, verdict))
     logger.info("wrote %s", path)
     return path

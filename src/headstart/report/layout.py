@@ -13,15 +13,10 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-from headstart._permissions import share_file
-
-__all__ = ["Html", "defang", "esc", "fmt_num", "key_value_table", "page", "section", "table", "write_atomic"]
+__all__ = ["Html", "defang", "esc", "fmt_num", "key_value_table", "page", "section", "table"]
 
 CSS = """
 :root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#f5f6f8;--card:#fff;--accent:#2563eb}
@@ -145,18 +140,3 @@ def page(title: str, header: str, sections: Sequence[str], nav: Sequence[tuple[s
         "<footer>written by headstart; self-contained: no scripts, no external resources</footer>"
         "</main></body></html>\n"
     )
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        share_file(tmp)  # mkstemp creates 0600; reports are meant to be shared (under the user's umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -7,25 +7,47 @@ all read the same plan.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from headstart.config import RunConfig
 from headstart.registry import unknown_choice
 
-__all__ = ["Strategy", "register", "get_strategy", "STRATEGIES", "next_frozen", "PlateauTrigger"]
+__all__ = ["Fitter", "Strategy", "register", "get_strategy", "STRATEGIES", "next_frozen", "PlateauTrigger"]
+
+
+class Fitter(Protocol):
+    """The steps a strategy composes (:class:`headstart.engine.fitting.RunFitter` implements them for a run)."""
+
+    def probe(self) -> Any:
+        """Fit the head in closed form on cached features of the frozen backbone (the linear probe)."""
+
+    def probe_head(self) -> None:
+        """Start the head from the probe's, temperature-scaled on validation (lp-ft's first phase)."""
+
+    def train(self) -> Any:
+        """The gradient train loop, gated by the strategy's freeze plan."""
+
+    def baseline(self) -> Any:
+        """The modality's no-pretraining baseline (images: the random-init network, trained end to end)."""
 
 
 class Strategy:
     """What trains and how. Subclasses override the hooks they need.
 
-    ``kind`` is ``"probe"`` (closed-form head on cached features) or ``"gradient"`` (the train loop).
+    :meth:`fit` composes the steps the strategy needs (probe, probe head then gradients, gradients only,
+    the modality's baseline); the plan hooks below say which layer groups train and when.
     """
 
     name: str = ""
-    kind: str = "gradient"
+    gradients: bool = True  # trained by the train loop (False: closed form on cached features only)
     pretrained: bool = True  # start from the checkpoint's weights (False: random init)
-    probe_first: bool = False  # fit the head as a linear probe before gradient training (lp-ft)
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
+
+    def fit(self, fitter: Fitter) -> Any:
+        """Train the run's model; the default is the gradient train loop from the pretrained weights."""
+        return fitter.train()
 
     def backbone_lr_factor(self) -> float:
         factor = self.cfg.strategy.backbone_lr_factor

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from headstart.errors import HeadstartError
-from headstart.strategies.base import Strategy, register
+from headstart.strategies.base import Fitter, Strategy, register
 
 __all__ = ["Finetune", "Partial", "Scratch"]
 
@@ -39,7 +41,8 @@ class Partial(Strategy):
 
 @register
 class Scratch(Finetune):
-    """The same architecture with random weights, trained by the same loop: what transfer buys.
+    """No pretraining: the modality's baseline, what transfer is measured against. For images that is the same
+    architecture with random weights, trained by the same loop; for text, TF-IDF + logistic regression.
 
     Random BatchNorm statistics mean nothing, so they always train, and the backbone factor is 1 (it
     exists to protect pretrained features): a group ``d`` steps below the head gets
@@ -48,6 +51,9 @@ class Scratch(Finetune):
 
     name = "scratch"
     pretrained = False
+
+    def fit(self, fitter: Fitter) -> Any:
+        return fitter.baseline()
 
     def backbone_lr_factor(self) -> float:
         return 1.0

@@ -7,19 +7,17 @@ ordinary network whose predictions equal the probe's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 
 from headstart.backbones.build import classifier
 from headstart.errors import HeadstartError
-from headstart.metrics.classification import log_loss_from_proba
-from headstart.strategies.base import Strategy, register
+from headstart.strategies.base import Fitter, Strategy, register
+from headstart.tasks.base import ProbeResult
 
-__all__ = ["LinearProbe", "ProbeFit", "fit_probe", "load_probe_into_head", "softmax_regression"]
+__all__ = ["LinearProbe", "load_probe_into_head"]
 
 
 @register
@@ -27,121 +25,17 @@ class LinearProbe(Strategy):
     """Features once (``torch.inference_mode``), then a logistic-regression head."""
 
     name = "linear-probe"
-    kind = "probe"
+    gradients = False
+
+    def fit(self, fitter: Fitter) -> Any:
+        return fitter.probe()
 
     def initial_trainable(self, groups: list[str]) -> list[str]:
         return groups[-1:]  # the head, fitted in closed form rather than by the train loop
 
 
-@dataclass
-class ProbeFit:
-    weight: np.ndarray  # (K, D) in raw-feature space (standardization folded in)
-    bias: np.ndarray  # (K,)
-    C: float  # chosen inverse regularization strength
-    history: list[dict]  # one record per C tried
-
-
-def softmax_regression(
-    z: np.ndarray,
-    y: np.ndarray,
-    num_classes: int,
-    c: float,
-    init: tuple[torch.Tensor, torch.Tensor] | None = None,
-    class_weight: np.ndarray | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """L2-regularized multinomial logistic regression, solved to convergence with full-batch L-BFGS.
-
-    Minimizes ``C * sum_i CE(W z_i + b, y_i) + ||W||^2 / 2`` (scikit-learn's objective, divided by
-    ``C * n``); the bias is not penalized. ``class_weight`` (K,) scales each example's loss by its
-    class's weight. Float32 (the features' own precision) halves the memory traffic, which bounds
-    the speed here. Returns ``(W (K, D), b (K,))``.
-    """
-    x = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
-    t = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    w = torch.zeros(num_classes, x.shape[1]) if init is None else init[0].clone()
-    b = torch.zeros(num_classes) if init is None else init[1].clone()
-    w.requires_grad_(True)
-    b.requires_grad_(True)
-    penalty = 1.0 / (2.0 * c * len(t))
-    cw = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
-    opt = torch.optim.LBFGS(
-        [w, b],
-        lr=1,
-        max_iter=1000,
-        tolerance_grad=1e-6,
-        tolerance_change=1e-9,
-        history_size=20,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        ce = torch.nn.functional.cross_entropy(x @ w.T + b, t, weight=cw, reduction="sum") / len(t)
-        loss = ce + penalty * (w * w).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return w.detach(), b.detach()
-
-
-def _proba(z: np.ndarray, w: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    return torch.softmax(torch.from_numpy(np.asarray(z, dtype=np.float32)) @ w.T + b, dim=1).double().numpy()
-
-
-def fit_probe(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
-    num_classes: int,
-    cs: list[float],
-    patience: int = 2,
-    class_weight: np.ndarray | None = None,
-) -> ProbeFit:
-    """Fit one logistic regression per C along the regularization path (strong to weak, warm-started).
-
-    Features are standardized with the training mean/std first (folded into the returned weights).
-    Best = highest validation accuracy, ties broken by lower validation log loss. The path stops
-    after ``patience`` Cs without improvement: weak regularization is the slowest to fit and, once
-    validation has turned, only overfits further.
-    """
-    mu = x_train.mean(0).astype(np.float64)
-    sd = x_train.std(0).astype(np.float64) + 1e-6
-    ztr, zval = (x_train - mu) / sd, (x_val - mu) / sd
-    labels = np.arange(num_classes)
-    best: tuple[float, float] | None = None
-    history, chosen, init, since_best = [], None, None, 0
-    for c in sorted(cs):
-        init = softmax_regression(ztr, y_train, num_classes, c, init, class_weight)
-        p_val, p_tr = _proba(zval, *init), _proba(ztr, *init)
-        acc = float((p_val.argmax(1) == y_val).mean())
-        loss = log_loss_from_proba(y_val, p_val)
-        history.append(
-            {
-                "C": c,
-                "train_loss": log_loss_from_proba(y_train, p_tr),
-                "val_loss": loss,
-                "val_accuracy": acc,
-                "val_macro_f1": float(
-                    f1_score(y_val, p_val.argmax(1), average="macro", labels=labels, zero_division=0)
-                ),
-            }
-        )
-        if best is None or (acc, -loss) > best:
-            best, chosen, since_best = (acc, -loss), (c, init), 0
-        else:
-            since_best += 1
-            if since_best >= patience:
-                break
-    assert chosen is not None
-    c, (w, b) = chosen
-    weight = w.double().numpy() / sd
-    return ProbeFit(weight, b.double().numpy() - weight @ mu, c, history)
-
-
-def load_probe_into_head(model: nn.Module, fit: ProbeFit) -> None:
+def load_probe_into_head(model: nn.Module, fit: ProbeResult) -> None:
+    """Copy a probe fitted on cached features into the network's linear head (same predictions as the probe)."""
     head = classifier(model)
     if not isinstance(head, nn.Linear) or tuple(head.weight.shape) != fit.weight.shape:
         raise HeadstartError(

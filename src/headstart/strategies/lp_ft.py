@@ -8,29 +8,25 @@ fine-tuning gradients vanish or spike), and the usual warmup follows.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import torch
 from torch import nn
 
 from headstart.backbones.build import classifier
-from headstart.metrics.classification import log_loss_from_proba
-from headstart.strategies.base import register
+from headstart.strategies.base import Fitter, register
 from headstart.strategies.finetune import Finetune
 
-__all__ = ["LpFt", "fit_temperature", "scale_head"]
+__all__ = ["LpFt", "scale_head"]
 
 
 @register
 class LpFt(Finetune):
     name = "lp-ft"
-    probe_first = True
 
-
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature T minimizing validation log loss of ``softmax(logits / T)`` (grid search)."""
-    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 41))
-    losses = [log_loss_from_proba(y, torch.softmax(torch.from_numpy(logits / t), 1).numpy()) for t in grid]
-    return float(grid[int(np.argmin(losses))])
+    def fit(self, fitter: Fitter) -> Any:
+        fitter.probe_head()
+        return fitter.train()
 
 
 def scale_head(model: nn.Module, temperature: float) -> None:

@@ -1,4 +1,8 @@
-"""``headstart plan``: the strategy's schedule as a table, computed without training."""
+"""``headstart plan``: the strategy's schedule per layer group, computed without training.
+
+The rows are typed (:class:`~headstart.report.plan_table.PlanRow`); their one table renderer lives in
+:mod:`headstart.report.plan_table` (``plan.md``, ``headstart plan``, the HTML report).
+"""
 
 from __future__ import annotations
 
@@ -8,52 +12,52 @@ from torch import nn
 
 from headstart.backbones.layers import layer_groups
 from headstart.config import RunConfig
+from headstart.report.plan_table import PlanRow, plan_markdown
 from headstart.strategies.base import Strategy
 from headstart.strategies.param_groups import build_param_groups
 
-__all__ = ["plan_rows", "plan_markdown"]
+__all__ = ["layer_plan", "plan_rows", "plan_markdown"]
 
 
-def _trainable_from(name: str, strategy: Strategy, initial: set[str], scheduled: dict[str, int], spe: int) -> str:
-    if strategy.kind == "probe":
-        return "probe (closed form)" if name in initial else "never"
+def _unfreeze(name: str, strategy: Strategy, initial: set[str], scheduled: dict[str, int]) -> tuple[str, int | None]:
+    """How the group ``name`` starts training (a :class:`PlanRow` ``unfreeze``) and the step it does, if fixed."""
+    if not strategy.gradients:
+        return ("probe (closed form)" if name in initial else "never"), None
     if name in initial:
-        return "1"
+        return "start", 0
     if name in scheduled:
-        step = scheduled[name]
-        return f"{step // spe + 1} (step {step})"
-    return "on plateau" if strategy.unfreezes_on_plateau() else "never"
+        return "scheduled", scheduled[name]
+    return ("on plateau" if strategy.unfreezes_on_plateau() else "never"), None
 
 
-def plan_rows(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_epoch: int) -> list[dict[str, Any]]:
-    """One row per layer group: ``group``, ``params``, ``trainable_from`` (epoch), ``lr``, ``weight_decay``."""
+def layer_plan(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_epoch: int) -> list[PlanRow]:
+    """One typed row per layer group, from input to head: when it trains, at which LR, with which decay."""
     groups = layer_groups(model)
     names = [g.name for g in groups]
     initial = set(strategy.initial_trainable(names))
-    scheduled = (
-        strategy.scheduled_unfreezes(names, steps_per_epoch, cfg.train.epochs) if strategy.kind != "probe" else {}
-    )
+    probe = not strategy.gradients
+    scheduled = {} if probe else strategy.scheduled_unfreezes(names, steps_per_epoch, cfg.train.epochs)
     pgs = build_param_groups(
         model, groups, cfg.optim.lr, strategy.backbone_lr_factor(), cfg.strategy.layer_decay, cfg.optim.weight_decay
     )
     lr = {pg["layer_group"]: pg["lr"] for pg in pgs}
     rows = []
     for g in groups:
-        rows.append(
-            {
-                "group": g.name,
-                "params": g.numel(model),
-                "trainable_from": _trainable_from(g.name, strategy, initial, scheduled, steps_per_epoch),
-                "lr": None if strategy.kind == "probe" else lr[g.name],
-                "weight_decay": f"{cfg.optim.weight_decay:g} (0 on norms, biases)",
-            }
+        unfreeze, step = _unfreeze(g.name, strategy, initial, scheduled)
+        row = PlanRow(
+            group=g.name,
+            params=g.numel(model),
+            unfreeze=unfreeze,
+            trainable_from=None if step is None else step // steps_per_epoch + 1,
+            trainable_from_step=step,
+            lr=None if probe else lr[g.name],
+            weight_decay=cfg.optim.weight_decay,
         )
+        rows.append(row)
     return rows
 
 
-def plan_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| group | params | trainable from epoch | LR at start | weight decay |", "|---|---:|---|---:|---|"]
-    for r in rows:
-        lr = "n/a" if r["lr"] is None else f"{r['lr']:.3g}"
-        lines.append(f"| {r['group']} | {r['params']:,} | {r['trainable_from']} | {lr} | {r['weight_decay']} |")
-    return "\n".join(lines) + "\n"
+def plan_rows(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_epoch: int) -> list[dict[str, Any]]:
+    """:func:`layer_plan` as a run stores it (``headstart.json`` ``plan``): ``group``, ``params``,
+    ``trainable_from`` (the table's text: ``1``, ``2 (step 10)``, ``on plateau``, ...), ``lr``, ``weight_decay``."""
+    return [row.to_dict() for row in layer_plan(model, strategy, cfg, steps_per_epoch)]

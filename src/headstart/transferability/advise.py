@@ -33,6 +33,7 @@ from headstart.config import RunConfig
 from headstart.data.dataset import Dataset
 from headstart.data.loader import SkipLog
 from headstart.engine.runtime import resolve_runtime
+from headstart.modalities import get_modality
 from headstart.transferability.features import candidate_features, parse_candidates
 from headstart.transferability.rank import RankRow, ranked_examples
 from headstart.transferability.shift import proxy_a_distance
@@ -117,8 +118,9 @@ def _strategy(facts: Facts, best: RankRow) -> tuple[str, str | None, str]:
             f"few examples per class ({facts.median_train_per_class:g}): start with a linear probe, then "
             "lp-ft if you can afford it (it starts from the probe, so it cannot do much worse)",
         )
-    if facts.modality == "text":
-        return "lp-ft", None, "text encoders fine-tune best from a fitted head (lp-ft led the tweets bench)"
+    preferred = get_modality(facts.modality).fine_tune_advice
+    if preferred is not None:
+        return preferred[0], None, preferred[1]
     far = _far(facts)
     if far and facts.median_train_per_class >= ENOUGH_TO_ADAPT:
         return "finetune", None, f"{far}, and there is enough data to adapt every layer"

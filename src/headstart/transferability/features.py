@@ -14,17 +14,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from headstart.backbones.build import create_model, resolve_any_recipe
+from headstart.backbones.build import classifier
 from headstart.backbones.catalog import BackboneSpec, backbone_identity, get_backbone, list_backbones
-from headstart.backbones.text import TextClassifier, TextRecipe
 from headstart.config import RunConfig
 from headstart.data.loader import SkipLog
-from headstart.data.pipeline import check_modality
 from headstart.engine.features import extract_features
 from headstart.engine.inference import head_logits
 from headstart.engine.runtime import Runtime
 from headstart.errors import HeadstartError
+from headstart.modalities import build_backbone, check_modality
 
 __all__ = ["Candidate", "CandidateFeatures", "parse_candidates", "candidate_features"]
 
@@ -89,11 +89,9 @@ def candidate_features(
     """
     start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)  # the random control is the same network on every call
-    model, ckpt_recipe = create_model(cand.spec, None, pretrained=cand.pretrained)
-    recipe = resolve_any_recipe(ckpt_recipe, cfg.preprocess)
-    check_modality(data, recipe, cand.spec.name)
-    if isinstance(model, TextClassifier) and isinstance(recipe, TextRecipe):
-        model.apply_recipe(recipe)
+    check_modality(data, cand.spec)
+    built = build_backbone(cand.spec, None, cfg.preprocess, pretrained=cand.pretrained)
+    model, recipe = built.model, built.recipe
     runtime = runtime.for_fitting()  # estimates only: the training precision, as the probe's fitting features
     fs = extract_features(
         model,
@@ -108,7 +106,7 @@ def candidate_features(
         rows=rows,
     )
     source = None
-    if cand.pretrained and not isinstance(model, TextClassifier):
+    if cand.pretrained and isinstance(classifier(model), nn.Linear):  # a source task's head (ImageNet's)
         with torch.inference_mode():
             logits = head_logits(model.to(runtime.device), torch.from_numpy(fs.features).to(runtime.device))
         if logits.shape[1] > 1:

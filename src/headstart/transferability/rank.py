@@ -23,7 +23,7 @@ from headstart.data.loader import SkipLog
 from headstart.engine import distributed
 from headstart.engine.runtime import resolve_runtime
 from headstart.errors import HeadstartError
-from headstart.strategies.linear_probe import fit_probe
+from headstart.tasks.softmax_probe import fit_probe
 from headstart.transferability.estimators import hscore, knn_accuracy, leep, logme, nce
 from headstart.transferability.features import Candidate, CandidateFeatures, candidate_features
 

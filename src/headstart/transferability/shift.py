@@ -29,7 +29,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.loader import SkipLog
 from headstart.engine.runtime import resolve_runtime
 from headstart.errors import HeadstartError
-from headstart.strategies.linear_probe import fit_probe
+from headstart.tasks.softmax_probe import fit_probe
 from headstart.transferability.features import Candidate, candidate_features
 
 __all__ = ["ShiftReport", "proxy_a_distance", "feature_shift", "measure_shift"]

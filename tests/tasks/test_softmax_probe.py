@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from headstart.strategies.linear_probe import fit_probe, softmax_regression
+from headstart.tasks.softmax_probe import fit_probe, softmax_regression
 
 
 def _blobs(n: int, d: int, k: int, sep: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
