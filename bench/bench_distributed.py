@@ -24,12 +24,12 @@ def worker(n_images: int, steps: int) -> None:
     import torch
 
     from headstart.backbones import get_backbone, resolve_recipe
-    from headstart.backbones.build import create_model
     from headstart.config import load_config
     from headstart.data import SkipLog, load_images
     from headstart.engine import distributed, resolve_runtime
     from headstart.engine.features import extract_features
     from headstart.engine.train import Trainer
+    from headstart.modalities import create_model
     from headstart.runner import resolve_config
     from headstart.strategies import get_strategy
 

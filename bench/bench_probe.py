@@ -26,7 +26,7 @@ import json, sys, time, torch
 from headstart._runtime import tune_malloc
 tuned = tune_malloc() if sys.argv[1] == "tuned" else False
 from headstart.backbones import get_backbone
-from headstart.backbones.build import create_model
+from headstart.modalities import create_model
 model, _ = create_model(get_backbone(sys.argv[2])); model.eval()
 x = torch.randn(32, 3, 224, 224)
 out = {"malloc_tuned": tuned}
@@ -71,10 +71,10 @@ def main() -> None:
 
     from headstart import runner
     from headstart.backbones import get_backbone
-    from headstart.backbones.build import create_model
     from headstart.config import load_config
     from headstart.data import eval_transform
     from headstart.engine import resolve_runtime
+    from headstart.modalities import create_model
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data {args.data}, backbone {args.backbone}")
     print("\n## allocator: raw forward img/s at batch 32 (fresh process each)")

@@ -122,7 +122,7 @@ def probe_all(cfg, data, candidates, saved: dict) -> dict:  # type: ignore[no-un
     """
     from headstart.data import SkipLog
     from headstart.engine import resolve_runtime
-    from headstart.strategies.linear_probe import fit_probe
+    from headstart.tasks.softmax_probe import fit_probe
     from headstart.transferability.features import candidate_features
 
     images, splits = data

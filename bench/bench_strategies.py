@@ -40,10 +40,10 @@ def fashion_split(seed: int = 0):  # type: ignore[no-untyped-def]
 def step_cost(cfg, data, repeats: int = 8) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Median seconds of one optimizer step (batch 32) for finetune vs partial (last 3 groups)."""
     from headstart.backbones import get_backbone, resolve_recipe
-    from headstart.backbones.build import create_model
     from headstart.data import SkipLog
     from headstart.engine import resolve_runtime
     from headstart.engine.train import Trainer
+    from headstart.modalities import create_model
     from headstart.runner import resolve_config
     from headstart.strategies import get_strategy
 

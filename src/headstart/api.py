@@ -31,13 +31,24 @@ __all__ = ["Run", "Model", "fit", "load", "compare", "rank"]
 Data = Any  # a path or builtin:NAME, (inputs, labels), a pandas DataFrame, or a torch Dataset of (input, label)
 
 
-def _dataset(data: Data) -> tuple[str, Dataset | None]:
-    """The source string for the config, and the in-memory set (None for paths and builtins)."""
+def _source(data: Data) -> str:
+    """DATA as the config's ``data.source``: the path or builtin, or the in-memory marker."""
     if isinstance(data, (str, Path)):
-        return str(data), None
-    from headstart.data.memory import MEMORY_SOURCE, from_memory
+        return str(data)
+    from headstart.data.memory import MEMORY_SOURCE
 
-    return MEMORY_SOURCE, from_memory(data)
+    return MEMORY_SOURCE
+
+
+def _dataset(data: Data, task: str) -> Dataset | None:
+    """The in-memory set (None for paths and builtins), read for ``task`` (a multi-label example may have an
+    empty label list)."""
+    if isinstance(data, (str, Path)):
+        return None
+    from headstart.data.memory import from_memory
+    from headstart.tasks import get_task
+
+    return from_memory(data, get_task(task).empty_labels)
 
 
 @dataclass
@@ -133,9 +144,14 @@ class Model:
         return get_modality(self._run.modality).predict(self._run, _as_list(inputs), batch_size)
 
     def predict_proba(self, inputs: Any, batch_size: int | None = None) -> np.ndarray:
-        """(n, classes) probabilities in ``labels`` order; an unreadable input raises (use ``predict`` to
-        get per-input errors instead)."""
+        """(n, classes) probabilities in ``labels`` order (multi-label: (n, labels), each its own probability);
+        an unreadable input raises (use ``predict`` to get per-input errors instead). Regression models
+        predict values, not probabilities: use ``predict``."""
         records = self.predict(inputs, batch_size)
+        if any("probabilities" not in r for r in records if not r.get("error")):
+            raise HeadstartError(
+                f"a {self._run.task.name} model predicts values, not probabilities; model.predict(...) gives each"
+            )
         failed = [r for r in records if r.get("error")]
         if failed:
             raise HeadstartError(
@@ -148,7 +164,8 @@ class Model:
         """The metrics dict of ``metrics.json`` on labelled ``data`` (default: the run's own test split)."""
         from headstart.artifacts import evaluate_run
 
-        source: str | Dataset | None = data if data is None or isinstance(data, str) else _dataset(data)[1]
+        task = self._run.task.name
+        source: str | Dataset | None = data if data is None or isinstance(data, str) else _dataset(data, task)
         if isinstance(data, Path):
             source = str(data)
         result = evaluate_run(self._run, source, split)
@@ -178,6 +195,7 @@ def fit(
     *,
     backbone: str | None = None,
     strategy: str | None = None,
+    task: str | None = None,
     epochs: int | None = None,
     out: str | Path = "runs/latest",
     seed: int | None = None,
@@ -199,10 +217,9 @@ def fit(
     from headstart import runner
     from headstart.engine.progress import progress_shown
 
-    source, dataset = _dataset(data)
-    cfg = resolve_run_config(
-        source, config, settings=settings, backbone=backbone, strategy=strategy, epochs=epochs, seed=seed
-    )
+    flags: dict[str, Any] = {"backbone": backbone, "strategy": strategy, "task": task, "epochs": epochs, "seed": seed}
+    cfg = resolve_run_config(_source(data), config, settings=settings, **flags)
+    dataset = _dataset(data, cfg.task.kind)
     with progress_shown(verbose):
         prepared = runner.prepare_data(cfg, dataset)
         summary = runner.train(cfg, out, prepared)
@@ -234,6 +251,7 @@ def compare(
     strategies: Sequence[str] = ("linear-probe", "finetune", "scratch"),
     *,
     backbone: str | None = None,
+    task: str | None = None,
     epochs: int | None = None,
     out: str | Path = "runs/compare",
     seeds: int = 1,
@@ -254,11 +272,12 @@ def compare(
     for name in strategies:
         if name not in STRATEGIES:
             raise unknown_choice("strategy", name, STRATEGIES)
-    source, dataset = _dataset(data)
-    cfg = resolve_run_config(source, config, settings=settings, backbone=backbone, epochs=epochs, seed=seed)
+    flags: dict[str, Any] = {"backbone": backbone, "task": task, "epochs": epochs, "seed": seed}
+    cfg = resolve_run_config(_source(data), config, settings=settings, **flags)
+    dataset = _dataset(data, cfg.task.kind)
     with claim_out(out, cfg.data.source), progress_shown(verbose):
         result = experiments.compare(cfg, list(strategies), Path(out), seeds, dataset=dataset)
-        experiments.write_comparison_files(result, Path(out), source, cfg)
+        experiments.write_comparison_files(result, Path(out), cfg.data.source, cfg)
     return result
 
 
@@ -266,19 +285,20 @@ def rank(
     data: Data,
     backbones: Sequence[str] = ("efficientnet_lite0", "mobilenet_v2"),
     *,
+    task: str | None = None,
     config: str | Path | RunConfig | None = None,
     settings: dict[str, Any] | None = None,
     verbose: bool = True,
 ) -> list[Any]:
-    """Rank candidate backbones on ``data`` before training (LogME, H-score, kNN and probe accuracy on
+    """Rank candidate backbones on ``data`` before training (LogME, H-score, kNN and probe scores on
     validation), as ``headstart rank``: a list of ``RankRow``, best first."""
     from headstart import runner
     from headstart.engine.progress import progress_shown
     from headstart.transferability.features import parse_candidates
     from headstart.transferability.rank import rank_backbones
 
-    source, dataset = _dataset(data)
-    cfg = resolve_run_config(source, config, settings=settings)
+    cfg = resolve_run_config(_source(data), config, settings=settings, task=task)
+    dataset = _dataset(data, cfg.task.kind)
     with progress_shown(verbose):
         prepared = runner.prepare_data(cfg, dataset)
         candidates = parse_candidates(",".join(backbones), prepared[0].modality)

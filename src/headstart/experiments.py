@@ -22,10 +22,13 @@ from headstart import runner
 from headstart.artifacts.out_dir import check_out, claim_out
 from headstart.config import RunConfig
 from headstart.data.dataset import Dataset
+from headstart.report.metric_keys import summary_keys, task_of_metrics
 from headstart.report.verdict import verdict
+from headstart.tasks import get_task
 
 __all__ = [
     "SUMMARY_METRICS",
+    "summary_metrics",
     "Comparison",
     "seed_config",
     "train_seeds",
@@ -36,7 +39,14 @@ __all__ = [
     "write_comparison_files",
 ]
 
-SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc", "balanced_accuracy", "pr_auc", "ece")
+SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc", "balanced_accuracy", "pr_auc", "ece")  # classification's
+
+
+def summary_metrics(task: str) -> tuple[str, ...]:
+    """The metrics a comparison row keeps for ``task``: the task's ``summary`` keys first, then its extra ones
+    (classification: :data:`SUMMARY_METRICS`; regression adds RMSE and Pearson, multilabel micro-AP, subset
+    accuracy and Hamming loss)."""
+    return summary_keys(task, rows=True)
 
 
 def seed_config(cfg: RunConfig, seed: int) -> RunConfig:
@@ -75,10 +85,11 @@ def _t975(dof: int) -> float:
     return float(stats.t.ppf(0.975, dof))
 
 
-def aggregate(summaries: list[runner.RunSummary]) -> dict[str, Any]:
-    """Mean, std and 95% interval of the mean per metric across seeds (``metric``, ``metric_std``, ``ci95``)."""
+def aggregate(summaries: list[runner.RunSummary], task: str | None = None) -> dict[str, Any]:
+    """Mean, std and 95% interval of the mean per metric across seeds (``metric``, ``metric_std``, ``ci95``),
+    for the metrics of ``task`` (default: the task the first run's metrics belong to)."""
     out: dict[str, Any] = {"seeds": len(summaries), "ci95": {}}
-    for key in SUMMARY_METRICS:
+    for key in summary_metrics(task or task_of_metrics(summaries[0].metrics)):
         values = [s.metrics.get(key) for s in summaries]
         if any(v is None for v in values):
             out[key], out[f"{key}_std"] = None, None
@@ -100,21 +111,25 @@ class Comparison:
 
 
 def summary_row(name: str, summaries: list[runner.RunSummary]) -> dict[str, Any]:
-    """One comparison row: the run's metrics with bootstrap CIs, or (several seeds) their mean, std and CI."""
+    """One comparison row: the run's metrics with bootstrap CIs, or (several seeds) their mean, std and CI.
+
+    The metrics are those of the runs' task (:func:`summary_metrics`), which the row records as ``task``."""
     first = summaries[0]
+    task = first.task if first.task else task_of_metrics(first.metrics)
     row: dict[str, Any] = {
         "strategy": name,
+        "task": task,
         "seconds": float(np.mean([s.seconds for s in summaries])),
         "trainable_params": first.trainable_params,
         "run": str(first.out.parent if len(summaries) > 1 else first.out),
         "n_test": first.metrics["n"],
     }
     if len(summaries) == 1:
-        row.update({k: first.metrics.get(k) for k in SUMMARY_METRICS}, seeds=1)
+        row.update({k: first.metrics.get(k) for k in summary_metrics(task)}, seeds=1)
         row["ci95"] = first.metrics.get("ci95") or {}
         row["warnings"] = first.metrics.get("warnings") or []
     else:
-        row.update(aggregate(summaries))
+        row.update(aggregate(summaries, task))
     return row
 
 
@@ -149,7 +164,7 @@ def compare(
                 on_start(name, seed)
             runs[name].append(runner.train(run_cfg, target, prepared))
     rows = [summary_row(name, summaries) for name, summaries in runs.items()]
-    return Comparison(rows, verdict(rows), runs)
+    return Comparison(rows, verdict(rows, get_task(cfg.task.kind).primary), runs)
 
 
 def write_comparison_files(result: Comparison, out: Path, data: str, cfg: RunConfig) -> Path:
@@ -157,7 +172,13 @@ def write_comparison_files(result: Comparison, out: Path, data: str, cfg: RunCon
     from headstart.report import write_comparison
     from headstart.report.html import write_compare_report
 
-    header = {"data": data, "backbone": cfg.model.backbone, "verdict": result.verdict, "config": cfg.to_dict()}
+    header = {
+        "data": data,
+        "backbone": cfg.model.backbone,
+        "task": cfg.task.kind,
+        "verdict": result.verdict,
+        "config": cfg.to_dict(),
+    }
     write_comparison(out, result.rows, header)
     run_dirs = [s.out for summaries in result.runs.values() for s in summaries[:1]]
     return write_compare_report(out, result.rows, run_dirs, result.verdict)

@@ -50,14 +50,17 @@ class RunSummary:
     trainable_params: int
     skipped: int  # unreadable images skipped
     feature_cache_hit: bool | None  # linear-probe only
+    task: str | None = None  # what the head predicted (a registered task)
 
 
 def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> tuple[Dataset, dict[str, np.ndarray]]:
-    """Load DATA (or take the in-memory ``dataset``), apply ``limit_per_class`` and make the splits
-    (before any model is built)."""
-    loaded = dataset if dataset is not None else load_data(cfg.data.source, cfg.data)
-    images = limit_per_class(loaded, cfg.data.limit_per_class, cfg.data.seed)
-    splits = make_splits(images, cfg.data)
+    """Load DATA (or take the in-memory ``dataset``), encode its labels as the task's targets, apply
+    ``limit_per_class`` and make the task's stratified splits (before any model is built)."""
+    task = get_task(cfg.task.kind)
+    loaded = dataset if dataset is not None else load_data(cfg.data.source, cfg.data, task.empty_labels)
+    encoded = task.encode(loaded, cfg)
+    images = limit_per_class(encoded, cfg.data.limit_per_class, cfg.data.seed, task.strata(encoded.targets))
+    splits = make_splits(images, cfg.data, task.stratify)
     for name, idx in splits.items():
         if len(idx) == 0:
             raise HeadstartError(
@@ -79,9 +82,9 @@ def resolve_run(cfg: RunConfig, data: tuple[Dataset, dict[str, np.ndarray]] | No
     spec = get_backbone(cfg.model.backbone, cfg.model.weights)
     cfg = resolve_config(cfg, spec)
     strategy = get_strategy(cfg)
-    task = get_task(cfg.task.kind)
     images, splits = data if data is not None else prepare_data(cfg)
     check_modality(images, spec)
+    task = get_task(cfg.task.kind).bind(images.targets[splits["train"]])  # regression: the training mean, std
     task.check(cfg, images)
     modality = get_modality(images.modality)
     runtime = resolve_runtime(cfg.train)
@@ -126,7 +129,8 @@ def _train(
     test = fitted.test
     metrics = run.task.metrics(test.y, test.scores, run.data.labels, threshold, run.cfg.eval.n_boot, run.cfg.train.seed)
     trainable = max((h["trainable_params"] for h in fitted.history), default=0)
-    summary = RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, len(run.skips.items), fitted.cache_hit)
+    skipped = len(run.skips.items)
+    summary = RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, skipped, fitted.cache_hit, run.task.name)
     if distributed.is_main():  # one writer; the other ranks only wait for the run directory
         fitted = replace(fitted, model=fitted.model.cpu().to(memory_format=torch.contiguous_format))
         write_run(out, run_files(run, fitted, summary, threshold, _plan(run, fitted), resumed=resume is not None))

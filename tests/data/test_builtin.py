@@ -13,6 +13,8 @@ def test_known_builtins_asks_both_registries() -> None:
         "elpv-mono": "image",
         "elpv-poly": "image",
         "fashion-mnist": "image",
+        "elpv-severity": "image",
+        "fashion-multilabel": "image",
         "tweets": "text",
         "bbc-news": "text",
     }

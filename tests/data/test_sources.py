@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from headstart import runner
+from headstart.config import load_config
 from headstart.data import ImageSet, UnreadableImage, load_images, read_image
 from headstart.data.builtin import FASHION_DIR
 from headstart.errors import HeadstartError
@@ -205,8 +207,9 @@ def test_class_with_one_example(tmp_path: Path, elpv: ImageSet) -> None:
     write_class_folder(tmp_path, elpv, 3)
     (tmp_path / "rare").mkdir()
     Image.fromarray(elpv.arrays[0]).save(tmp_path / "rare" / "only.png")  # type: ignore[index]
+    assert len(load_images(str(tmp_path)).labels) == 3  # reading is the task's business: classification refuses
     with pytest.raises(HeadstartError, match=r"fewer than 2 examples.*rare \(1\)"):
-        load_images(str(tmp_path))
+        runner.prepare_data(load_config(None, [f"data.source={tmp_path}"]))
 
 
 def test_csv_without_columns(tmp_path: Path) -> None:

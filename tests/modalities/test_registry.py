@@ -76,7 +76,7 @@ def test_a_new_modality_plugs_in_without_touching_the_pipeline(monkeypatch: pyte
     source = tmp_path / "cells.npz"
     np.savez(source, x=arrays)
 
-    def load(src: str, cfg: DataConfig) -> ImageSet:
+    def load(src: str, cfg: DataConfig, empty_labels: bool) -> ImageSet:
         x = np.load(src)["x"]
         return ImageSet(src, [f"a{i}" for i in range(len(x))], np.array([0, 1, 0, 1]), ["a", "b"], arrays=x)
 

@@ -88,3 +88,41 @@ def test_reference_sample_gives_a_proxy_a_distance(tiny_config: RunConfig) -> No
     same = gather_facts(tiny_config, ranked, data, reference=data[0])
     assert same.reference_pad is not None and same.reference_pad < 0.5  # the target is its own reference
     assert "proxy A-distance" not in " ".join(advise(same).reasons)
+
+
+def task_row(name: str, logme: float, probe: float, task: str, pretrained: bool = True) -> RankRow:
+    return RankRow(name, pretrained, 8, logme, None, None, None, None, probe, probe, 1.0, False, task=task)
+
+
+@pytest.mark.parametrize(
+    ("task", "kw", "strategy", "reason"),
+    [
+        ("regression", {"min_train_per_class": 3}, "linear-probe", "3 training example(s) in the sparsest range"),
+        ("regression", {"ranked": [task_row("b", 0.5, 0.98, "regression")]}, "linear-probe", "predict the target"),
+        ("regression", {"median_train_per_class": 12.0}, "linear-probe", "few examples per value range (12)"),
+        ("regression", {"source_confidence": 0.2}, "finetune", "mean confidence 0.20"),
+        ("multilabel", {"min_train_per_class": 2}, "linear-probe", "2 training example(s) with the rarest label"),
+        ("multilabel", {"ranked": [task_row("b", 0.5, 0.99, "multilabel")]}, "linear-probe", "probe mAP 0.990"),
+        ("multilabel", {"median_train_per_class": 8.0}, "linear-probe", "few examples per label (8)"),
+        ("multilabel", {}, "progressive", "progressive unfreezing"),
+    ],
+)
+def test_rules_read_the_tasks_probe_score_and_example_counts(
+    task: str,
+    kw: dict,
+    strategy: str,
+    reason: str,  # type: ignore[type-arg]
+) -> None:
+    ranked = [task_row("b", 0.5, 0.6, task), task_row("a", 0.2, 0.4, task)]
+    advice = advise(facts(**{"ranked": ranked, "task": task, **kw}))
+    assert advice.strategy == strategy and reason in advice.reasons[0]
+    assert advice.backbone == "b" and advice.facts["task"] == task
+
+
+def test_regression_backbone_is_the_best_probe_r2_and_a_better_random_control_means_scratch() -> None:
+    ranked = [task_row("b", 0.5, 0.30, "regression"), task_row("a", 0.4, 0.45, "regression")]
+    advice = advise(facts(ranked=ranked, task="regression"))
+    assert advice.backbone == "a" and "best linear-probe R2 on validation (0.450, LogME 0.400)" in advice.reasons[1]
+    assert advice.facts["counted_per"] == "value range"
+    control = task_row("random:a", 0.1, 0.5, "regression", pretrained=False)
+    assert advise(facts(ranked=[*ranked, control], task="regression")).strategy == "scratch"

@@ -5,13 +5,23 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from safetensors.numpy import load_file
 
 from headstart.config import RunConfig
 from headstart.engine import cache_dir
+from headstart.errors import HeadstartError
 from headstart.runner import prepare_data
 from headstart.transferability.features import CandidateFeatures, parse_candidates
-from headstart.transferability.rank import RANK_COLUMNS, rank_backbones, rank_table_rows, score_features
+from headstart.transferability.rank import (
+    RANK_COLUMNS,
+    RankRow,
+    rank_backbones,
+    rank_columns,
+    rank_table_rows,
+    score_features,
+    scoring_for,
+)
 
 
 def _blobs(sep: float, n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +38,7 @@ def test_score_features_uses_train_for_estimators_and_val_for_accuracies() -> No
     valid = np.ones(60, dtype=bool)
     proba = np.eye(3)[y] * 0.9 + 0.1 / 3
     scores = score_features(CandidateFeatures(x, valid, proba, False, 0.0), y, splits, 3, [0.1, 1.0])
-    assert scores["knn_accuracy"] == 1.0 and scores["probe_accuracy"] == 1.0
+    assert scores["knn_score"] == 1.0 and scores["probe_score"] == 1.0  # accuracies for classification
     assert scores["nce"] == 0.0  # the source prediction determines the label
     assert scores["source_confidence"] == np.float64(0.9 + 0.1 / 3).item()
     noisy = score_features(CandidateFeatures(*_blobs(0.0)[:1], valid, None, False, 0.0), y, splits, 3, [0.1, 1.0])
@@ -71,7 +81,7 @@ def test_text_candidates_have_no_source_head(text_config: RunConfig) -> None:
     (row,) = rows
     assert row.feature_dim == 384 and row.leep is None and row.source_confidence is None
     n_val = len(prepare_data(text_config)[1]["val"])  # an accuracy over n_val examples: a multiple of 1/n_val
-    assert abs(row.probe_accuracy * n_val - round(row.probe_accuracy * n_val)) < 1e-9 and math.isfinite(row.logme)
+    assert abs(row.probe_score * n_val - round(row.probe_score * n_val)) < 1e-9 and math.isfinite(row.logme)
 
 
 def test_a_probe_after_rank_extracts_only_the_test_split(tiny_config: RunConfig) -> None:
@@ -94,3 +104,39 @@ def test_a_probe_after_rank_extracts_only_the_test_split(tiny_config: RunConfig)
     (test_file,) = after - before  # one new entry: the test split's fp32 features
     np.testing.assert_array_equal(np.flatnonzero(load_file(str(test_file))["done"]), data[1]["test"])
     assert summary.feature_cache_hit is False  # the test features were new
+
+
+def test_score_features_for_regression_and_multilabel_targets() -> None:
+    """Other tasks: LogME, kNN and the probe in the task's terms; H-score, LEEP and NCE None even with a source
+    head; the source head's confidence is still reported."""
+    x, y = _blobs(6.0)
+    splits = {"train": np.arange(0, 40), "val": np.arange(40, 60), "test": np.arange(0)}
+    valid = np.ones(60, dtype=bool)
+    proba = np.eye(3)[y] * 0.9 + 0.1 / 3
+    values = (y + 0.1 * np.random.default_rng(1).normal(size=60)).astype(np.float32)  # a real value per class
+    multi_hot = np.eye(3, dtype=np.float32)[y]
+    multi_hot[::4, 0] = 1.0  # a second label on some rows
+    for task, targets, best in (("regression", values, 0.9), ("multilabel", multi_hot, 0.9)):
+        scores = score_features(CandidateFeatures(x, valid, proba, False, 0.0), targets, splits, 3, [0.1, 1.0], task)
+        assert scores["hscore"] is None and scores["leep"] is None and scores["nce"] is None
+        assert scores["source_confidence"] == pytest.approx(0.9 + 0.1 / 3)
+        probe, knn, logme = (float(scores[k] or 0.0) for k in ("probe_score", "knn_score", "logme"))
+        assert probe > best and knn > best  # R2, mean average precision
+        noise = CandidateFeatures(_blobs(0.0)[0], valid, None, False, 0.0)
+        noisy = score_features(noise, targets, splits, 3, [0.1, 1.0], task)
+        assert float(noisy["logme"] or 0.0) < logme and float(noisy["probe_score"] or 0.0) < probe
+
+
+def test_rank_rows_name_the_tasks_metric() -> None:
+    row = RankRow("b", True, 8, -1.2, None, None, None, 0.3, 0.41, 0.52, 1.0, False, task="regression")
+    data = row.to_dict()
+    assert data["metric"] == "r2" and data["probe_r2"] == 0.52 and data["knn_r2"] == 0.41
+    assert data["hscore"] is None and row.probe_accuracy is None
+    assert rank_columns("regression")[6:8] == ["kNN R2", "probe R2"]
+    assert rank_columns("multilabel")[6:8] == ["kNN mAP", "probe mAP"]
+    assert rank_table_rows([row])[0][3] == "-"
+    classes = RankRow("b", True, 8, -1.2, 0.5, None, None, None, 0.8, 0.9, 1.0, False)
+    assert classes.probe_accuracy == 0.9 and classes.to_dict()["probe_accuracy"] == 0.9
+    assert RANK_COLUMNS == rank_columns("classification")
+    with pytest.raises(HeadstartError, match="rank has no estimators for --task ordinal; it scores classification"):
+        scoring_for("ordinal")

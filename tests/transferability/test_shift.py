@@ -78,3 +78,11 @@ def test_different_classes_have_no_transfer_row(tiny_config, photos, tmp_path: P
     )
     assert report.transfer is None
     assert report.proxy_a_distance > 1.5  # solar cells vs photos of a cat and a cup
+
+
+@pytest.mark.parametrize("task", ["regression", "multilabel"])
+def test_measure_shift_refuses_other_tasks_before_reading_any_data(task: str) -> None:
+    cfg = load_config(None, ["data.source=builtin:elpv-severity", f"task.kind={task}"])
+    cand = parse_candidates("mobilenet_v2", "image")[0]
+    with pytest.raises(HeadstartError, match=f"supports --task classification only .* not --task {task}"):
+        measure_shift(cfg, cand, (None, {}), None)  # type: ignore[arg-type]  # refused before the data is read

@@ -60,7 +60,7 @@ def read_manifest(file: Path) -> tuple[dict[str, Any], RunConfig]:
         ("recipe.kind", saved_recipe_kind(manifest["recipe"]), kinds.__contains__, " | ".join(kinds)),
         ("task", manifest.get("task", DEFAULT_TASK), tasks.__contains__, " | ".join(tasks)),
         ("data.source", manifest["data"].get("source"), _is_name, "the data the run was trained on"),
-        ("threshold", manifest.get("threshold"), _is_threshold, "null or a number in [0, 1]"),
+        ("threshold", manifest.get("threshold"), _is_threshold, "null or a number in [0, 1] (a list: one per label)"),
     ]
     for key, value, ok, expected in checks:
         if not ok(value):
@@ -77,8 +77,11 @@ def _is_name(value: Any) -> bool:
 
 
 def _is_threshold(value: Any) -> bool:
+    """None, a probability, or (multi-label) one probability per label."""
     if value is None:
         return True
+    if isinstance(value, list):
+        return len(value) > 0 and all(_is_threshold(v) and v is not None for v in value)
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
 
 

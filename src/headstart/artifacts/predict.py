@@ -9,7 +9,7 @@ the run's ``predictions.csv`` and ``metrics.json``, on any machine (within 1e-4)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +49,9 @@ def _same_source(run: LoadedRun, source: str) -> bool:
     return not source.startswith("builtin:") and Path(source).resolve() == Path(saved).resolve()
 
 
-def _align_labels(run: LoadedRun, images: Dataset) -> np.ndarray:
-    """Targets of ``images`` re-indexed into the run's label order; unknown labels are an error."""
-    unknown = [label for label in images.labels if label not in run.labels]
-    if unknown:
-        raise HeadstartError(
-            f"labels {', '.join(map(repr, unknown))} in {images.source!r} are not among the run's labels "
-            f"({', '.join(run.labels)}); evaluate on data with the same classes"
-        )
-    mapping = np.asarray([run.labels.index(label) for label in images.labels], dtype=np.int64)
-    return mapping[images.targets]
-
-
 def _labelled(run: LoadedRun, data: str | Dataset | None) -> tuple[Dataset, bool]:
-    """The data to score and whether it is the run's own (then its saved splits apply)."""
+    """The data to score, its labels in the run's terms, and whether it is the run's own (then its saved
+    splits apply)."""
     saved = run.manifest["data"]["source"]
     if data is None and saved == MEMORY_SOURCE:
         raise HeadstartError(
@@ -71,9 +60,20 @@ def _labelled(run: LoadedRun, data: str | Dataset | None) -> tuple[Dataset, bool
         )
     if data is None or isinstance(data, str):
         source = data or saved
-        return load_data(source, run.config.data), _same_source(run, source)
+        loaded = _aligned(run, load_data(source, run.config.data, run.task.empty_labels))
+        return loaded, _same_source(run, source)
+    data = _aligned(run, data)
     same = data.source == MEMORY_SOURCE == saved and data.fingerprint() == run.manifest["data"].get("fingerprint")
     return data, same
+
+
+def _aligned(run: LoadedRun, data: Dataset) -> Dataset:
+    """``data`` with its labels as the run's targets (classes in the run's order, values, label sets)."""
+    if data.modality != run.modality:
+        raise HeadstartError(
+            f"{data.source!r} holds {data.modality} data but the run {str(run.path)!r} is a {run.modality} model"
+        )
+    return replace(data, targets=run.task.align(data, run.labels, run.config), labels=list(run.labels))
 
 
 def evaluate_run(
@@ -84,10 +84,6 @@ def evaluate_run(
     if split not in SPLIT_CHOICES:
         raise HeadstartError(f"--split {split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
     images, same = _labelled(run, source)
-    if images.modality != run.modality:
-        raise HeadstartError(
-            f"{images.source!r} holds {images.modality} data but the run {str(run.path)!r} is a {run.modality} model"
-        )
     if split == "auto":
         split = "test" if same else "all"
     if split == "all":
@@ -98,8 +94,6 @@ def evaluate_run(
         )
     else:
         index = splits_from_json(images, run.splits())[split]
-    images.targets = _align_labels(run, images)
-    images.labels = list(run.labels)
     runtime = _runtime(run)
     model = runtime.model(run.model)
     skips = SkipLog()

@@ -40,6 +40,7 @@ def run_manifest(run: RunContext, fitted: Fitted, metrics: dict[str, Any]) -> di
         "checkpoint_recipe": fitted.checkpoint_recipe.to_dict(),
         "labels": data.labels,
         "task": run.task.name,
+        "task_state": run.task.state,  # what the task fitted to the training targets (regression: mean, std)
         "strategy": run.cfg.strategy.name,
         "config": run.cfg.to_dict(),
         "metrics": metrics,
@@ -49,7 +50,7 @@ def run_manifest(run: RunContext, fitted: Fitted, metrics: dict[str, Any]) -> di
             "source": data.source,
             "fingerprint": run.fingerprint,
             "n": len(data),
-            "class_counts": data.class_counts(),
+            **run.task.target_summary(data),  # class counts, value range, label counts
             "split_sizes": {k: len(v) for k, v in run.splits.items()},
             "skipped_unreadable": sorted(run.skips.items.values()),
             **run.modality.data_facts(data, fitted.recipe),

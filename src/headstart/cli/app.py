@@ -33,6 +33,7 @@ from headstart.cli.common import (
     SeedsOpt,
     SetOpt,
     StrategyOpt,
+    TaskOpt,
     VerboseOpt,
     WeightsOpt,
     app,
@@ -108,6 +109,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="run directory to write", show_default="runs/latest")] = None,
     backbone: BackboneOpt = None,
     strategy: StrategyOpt = None,
+    task: TaskOpt = None,
     weights: WeightsOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
@@ -139,6 +141,7 @@ def train(
             "--out": out,
             "--backbone": backbone,
             "--strategy": strategy,
+            "--task": task,
             "--weights": weights,
             "--epochs": epochs,
             "--seed": seed,
@@ -160,6 +163,7 @@ def train(
         backbone=backbone,
         weights=weights,
         strategy=strategy,
+        task=task,
         epochs=epochs,
         seed=seed,
         limit=limit_per_class,
@@ -207,6 +211,7 @@ def compare(
     ] = "linear-probe,finetune,scratch",
     out: Annotated[Path, typer.Option(help="folder holding one run directory per strategy")] = Path("runs/compare"),
     backbone: BackboneOpt = None,
+    task: TaskOpt = None,
     weights: WeightsOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
@@ -236,6 +241,7 @@ def compare(
         set_,
         backbone=backbone,
         weights=weights,
+        task=task,
         epochs=epochs,
         seed=seed,
         limit=limit_per_class,
@@ -271,6 +277,7 @@ def plan(
     data: DataArg,
     backbone: BackboneOpt = None,
     strategy: StrategyOpt = None,
+    task: TaskOpt = None,
     epochs: EpochsOpt = None,
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
@@ -290,8 +297,8 @@ def plan(
     from headstart.strategies.plan import layer_plan
 
     setup(False)
-    cfg = build_config(data, config, set_, backbone=backbone, strategy=strategy, epochs=epochs, limit=limit_per_class)
-    run = runner.resolve_run(cfg)  # the same resolution as `train`: backbone, config, strategy, task, data, splits
+    flags = {"backbone": backbone, "strategy": strategy, "task": task, "epochs": epochs, "limit": limit_per_class}
+    run = runner.resolve_run(build_config(data, config, set_, **flags))  # as `train` resolves it
     cfg = run.cfg
     outputs = run.task.num_outputs(run.data.labels)
     model = build_backbone(run.spec, outputs, cfg.preprocess, pretrained=False).model  # weights do not matter here

@@ -3,7 +3,7 @@ error wrapper, logging set-up and the config built from DATA, ``--config``, ``--
 
 Help texts name their choices from the registries, never from a hand-typed list: the config's own
 constants and sections directly, the strategies, the backbone catalog and the builtin data sets as
-``{strategies}``, ``{backbones}`` and ``{builtins}``, filled in by :class:`RegistryHelp` when help is
+``{strategies}``, ``{tasks}``, ``{backbones}`` and ``{builtins}``, filled in by :class:`RegistryHelp` when help is
 shown (those registries import torch, which other invocations such as ``--version`` should not pay for).
 """
 
@@ -58,13 +58,15 @@ err_console = Console(stderr=True)
 
 
 def registry_names() -> dict[str, str]:
-    """The registries' names that option help shows as ``{strategies}``, ``{backbones}`` and ``{builtins}``."""
+    """The registries' names option help shows as ``{strategies}``, ``{tasks}``, ``{backbones}``, ``{builtins}``."""
     from headstart.backbones.catalog import list_backbones
     from headstart.data.builtin import known_builtins
     from headstart.strategies import STRATEGIES
+    from headstart.tasks import known_tasks
 
     return {
         "strategies": " | ".join(STRATEGIES),
+        "tasks": " | ".join(known_tasks()),
         "backbones": ", ".join(spec.name for spec in list_backbones()),
         "builtins": ", ".join(known_builtins()),
     }
@@ -108,6 +110,10 @@ BackboneOpt = Annotated[
 StrategyOpt = Annotated[
     str | None,
     typer.Option(help=f"{{strategies}}; default: {StrategyConfig.name}, or strategy.name of --config"),
+]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(help="what the head predicts: {tasks}; default: classification, or task.kind of --config"),
 ]
 WeightsOpt = Annotated[
     str | None, typer.Option(help="local checkpoint for timm:<model_name> (safetensors or state dict)")

@@ -64,14 +64,43 @@ def evaluate(
 
 
 def _print_metrics(run: Path, data: str | None, split: str, m: dict[str, Any]) -> None:
-    table = Table(title=f"{run} on {data or 'its own data'} ({split}: {m['n']} images)")
-    for col in ("class", "precision", "recall", "f1", "support"):
-        table.add_column(col, justify="left" if col == "class" else "right")
-    for label, pc in m["per_class"].items():
-        table.add_row(label, f"{pc['precision']:.3f}", f"{pc['recall']:.3f}", f"{pc['f1']:.3f}", str(pc["support"]))
+    """A per-class (classification) or per-label (multilabel) table, or a table of the metrics (regression),
+    then the task's summary metrics with their 95% intervals on one line (classification: accuracy, macro-F1,
+    ROC-AUC; regression: R², MAE, Spearman ρ; multilabel: mean AP, macro-F1, micro-F1)."""
+    from headstart.report.metric_keys import EXTRA, metric_name, task_of_metrics
+    from headstart.tasks import get_task
+
+    task = task_of_metrics(m)
+    summary, ci95 = get_task(task).summary, m.get("ci95") or {}
+    per = m.get("per_class") or m.get("per_label") or {}
+    table = Table(title=f"{run} on {data or 'its own data'} ({split}: {m['n']} examples)")
+    if per:
+        cols = ["precision", "recall", "f1", *(["average_precision", "threshold"] if "per_label" in m else [])]
+        table.add_column("class" if "per_class" in m else "label")
+        for col in [*cols, "support"]:
+            table.add_column(metric_name(col), justify="right")
+        for label, pc in per.items():
+            table.add_row(escape(label), *(_number(pc.get(c)) for c in [*cols, "support"]))
+    else:
+        for col in ("metric", "value", "95% CI"):
+            table.add_column(col, justify="left" if col == "metric" else "right")
+        for key in summary + EXTRA.get(task, ()):
+            table.add_row(metric_name(key), _number(m.get(key)), _interval(ci95.get(key)).strip())
     out_console.print(table)
-    auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
-    out_console.print(f"accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  ROC-AUC {auc}")
+    line = [f"{metric_name(k)} {_number(m.get(k))}{_interval(ci95.get(k))}" for k in summary]
+    out_console.print("  ".join(line))
+
+
+def _interval(ci: Any) -> str:
+    """`` [0.851, 0.894]``, or nothing without an interval."""
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
+
+
+def _number(value: Any) -> str:
+    """``0.873`` for floats, ``12`` for counts, ``n/a`` for None."""
+    if value is None:
+        return "n/a"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
 
 
 @app.command()

@@ -19,6 +19,7 @@ from headstart.cli.common import (
     RowsFormatOpt,
     SeedOpt,
     SetOpt,
+    TaskOpt,
     VerboseOpt,
     build_config,
     command,
@@ -69,6 +70,7 @@ def _ranked(data: str, backbones: str, cfg_args: dict[str, Any]) -> tuple[Any, A
 def rank(
     data: DataArg,
     backbones: BackbonesOpt = "all",
+    task: TaskOpt = None,
     seed: SeedOpt = None,
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
@@ -77,11 +79,11 @@ def rank(
     verbose: VerboseOpt = False,
 ) -> None:
     """Rank candidate backbones on DATA from one forward pass each (LogME, H-score, LEEP, NCE, kNN, probe)."""
-    from headstart.transferability.rank import RANK_COLUMNS, rank_table_rows
+    from headstart.transferability.rank import rank_columns, rank_table_rows, scoring_for
 
     setup(verbose)
-    args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
-    _, (images, splits), rows = _ranked(data, backbones, args)
+    args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class, "task": task}
+    cfg, (images, splits), rows = _ranked(data, backbones, args)
     if fmt == "json":
         out_console.print_json(json.dumps([r.to_dict() for r in rows]))
         return
@@ -89,13 +91,15 @@ def rank(
         write_csv([r.to_dict() for r in rows])
         return
     n_train, n_val = len(splits["train"]), len(splits["val"])
-    table = Table(title=f"{data}: estimators on the train split ({n_train}), accuracies on validation ({n_val})")
-    for col in RANK_COLUMNS:
+    scoring = scoring_for(cfg.task.kind)
+    scores = f"kNN and probe {scoring.words} on validation ({n_val})"
+    table = Table(title=f"{data}: estimators on the train split ({n_train}), {scores}")
+    for col in rank_columns(cfg.task.kind):
         table.add_column(col, justify="left" if col == "backbone" else "right")
     for cells in rank_table_rows(rows):
         table.add_row(*cells)
     out_console.print(table)
-    out_console.print("sorted by LogME (higher is better); LEEP and NCE need a source classifier head")
+    out_console.print(f"sorted by LogME (higher is better); {scoring.note}")
 
 
 @command()
@@ -106,6 +110,7 @@ def shift(
     backbone: Annotated[
         str, typer.Option(help="backbone whose features are compared ({backbones}, timm:<model_name>, hf:<...>)")
     ] = ModelConfig.backbone,
+    task: TaskOpt = None,
     seed: SeedOpt = None,
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
@@ -118,11 +123,12 @@ def shift(
     from headstart.data.splits import limit_per_class as limit
     from headstart.runner import prepare_data
     from headstart.transferability.features import parse_candidates
-    from headstart.transferability.shift import measure_shift
+    from headstart.transferability.shift import check_shift_task, measure_shift
 
     setup(verbose)
     _check_names(backbone)
-    cfg = build_config(source, config, set_, seed=seed, limit=limit_per_class)
+    cfg = build_config(source, config, set_, seed=seed, limit=limit_per_class, task=task)
+    check_shift_task(cfg.task.kind)  # before any data is read
     prepared = prepare_data(cfg)
     other = limit(load_data(target, cfg.data), cfg.data.limit_per_class, cfg.data.seed)
     cand = parse_candidates(backbone, prepared[0].modality)[0]
@@ -158,6 +164,7 @@ def advise(
     reference: Annotated[
         str | None, typer.Option(help="a sample of the pretraining domain, to measure how far DATA is from it")
     ] = None,
+    task: TaskOpt = None,
     seed: SeedOpt = None,
     limit_per_class: LimitOpt = None,
     config: ConfigOpt = None,
@@ -167,11 +174,12 @@ def advise(
 ) -> None:
     """Recommend a backbone and a strategy for DATA, with the reasons (rules: README, "advise")."""
     from headstart.data.dataset import load_data
+    from headstart.tasks import DEFAULT_TASK
     from headstart.transferability.advise import advise as advise_fn
     from headstart.transferability.advise import gather_facts
 
     setup(verbose)
-    args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class}
+    args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class, "task": task}
     cfg, prepared, rows = _ranked(data, backbones, args)
     ref = load_data(reference, cfg.data) if reference else None
     advice = advise_fn(gather_facts(cfg, rows, prepared, ref))
@@ -182,4 +190,7 @@ def advise(
     out_console.print(f"[bold]backbone {advice.backbone}, strategy {advice.strategy}{then}[/bold]")
     for reason in advice.reasons:
         out_console.print(f"  - {reason}")
-    out_console.print(f"run: headstart train {data} --backbone {advice.backbone} --strategy {advice.strategy}")
+    task_flag = "" if cfg.task.kind == DEFAULT_TASK else f" --task {cfg.task.kind}"
+    out_console.print(
+        f"run: headstart train {data}{task_flag} --backbone {advice.backbone} --strategy {advice.strategy}"
+    )

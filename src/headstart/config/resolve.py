@@ -196,6 +196,7 @@ FLAG_KEYS: dict[str, tuple[str, ...]] = {
     "backbone": ("model.backbone",),
     "weights": ("model.weights",),
     "strategy": ("strategy.name",),
+    "task": ("task.kind",),
     "epochs": ("train.epochs",),
     "seed": ("data.seed", "train.seed"),
     "limit": ("data.limit_per_class",),

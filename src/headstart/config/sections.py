@@ -14,6 +14,7 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 PRECISIONS = ("auto", "fp32", "bf16")
 CLASS_WEIGHTS = ("none", "auto")  # optim.class_weights (--class-weights)
 LOGS = ("jsonl", "tensorboard")  # train.log (--log)
+REGRESSION_LOSSES = ("mse", "huber")  # task.loss
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -44,7 +45,8 @@ def check_seed(key: str, seed: int, count: int = 1) -> None:
 class DataConfig:
     source: str = ""  # folder, CSV / TSV / JSONL, or builtin:NAME
     text_column: str = "text"  # text data: the column (CSV / TSV) or key (JSONL) holding the text
-    label_column: str = "label"  # text data: the column or key holding the class name
+    label_column: str = "label"  # text data: the column or key holding the class name (or value, label set)
+    label_separator: str = "|"  # multilabel: joins an example's labels in one label cell (a|b; empty: none)
     sampler: str = "shuffle"  # shuffle (each example once per epoch) | balanced (classes drawn equally often)
     val_fraction: float = 0.15  # share of each class held out for model selection
     test_fraction: float = 0.15  # share of each class held out for the final metrics
@@ -55,6 +57,7 @@ class DataConfig:
         check_seed("data.seed", self.seed)
         _check(0 < self.val_fraction < 1, f"data.val_fraction={self.val_fraction} must be in (0, 1)")
         _check(self.sampler in ("shuffle", "balanced"), f"data.sampler={self.sampler!r}; choose shuffle or balanced")
+        _check(self.label_separator != "", "data.label_separator is empty; use one character such as | or ;")
         _check(0 < self.test_fraction < 1, f"data.test_fraction={self.test_fraction} must be in (0, 1)")
         _check(
             self.val_fraction + self.test_fraction < 0.9,
@@ -185,12 +188,14 @@ class TrainConfig:
 
 @dataclass
 class TaskConfig:
-    kind: str = "classification"  # what the head predicts: a registered task (`headstart.tasks`)
+    kind: str = "classification"  # what the head predicts: classification | regression | multilabel
+    loss: str = "mse"  # regression: mse | huber (on targets standardized with the training mean and std)
 
     def __post_init__(self) -> None:
         from headstart.tasks import get_task  # the registry names the choices (and a did-you-mean)
 
         get_task(self.kind)
+        _check(self.loss in REGRESSION_LOSSES, f"task.loss={self.loss!r}; choose {' or '.join(REGRESSION_LOSSES)}")
 
 
 @dataclass

@@ -123,10 +123,63 @@ def _fashion_mnist() -> ImageSet:
     )
 
 
+def _elpv_severity() -> ImageSet:
+    """ELPV with each cell's defect probability (0, 1/3, 2/3, 1: the experts' graded severity) as its label,
+    a real regression target (``--task regression``)."""
+    cells = _elpv()
+    proba = np.asarray(cells.meta["defect_probability"], dtype=float)
+    values = sorted(set(proba.tolist()))
+    index = {v: k for k, v in enumerate(values)}
+    name = "builtin:elpv-severity"
+    return replace(
+        cells,
+        source=name,
+        ids=[i.replace("builtin:elpv/", name + "/") for i in cells.ids],
+        targets=np.asarray([index[v] for v in proba.tolist()], dtype=np.int64),
+        labels=[repr(v) for v in values],  # the readers' label strings; the regression task parses them
+    )
+
+
+FASHION_ITEMS = (2, 4)  # items per composed image (inclusive)
+FASHION_MULTI_N = 3000  # composed images: 2,400 from the training items, 600 from the test items
+
+
+def _fashion_multilabel() -> ImageSet:
+    """Fashion-MNIST items composed two to four per 56x56 image (a 2x2 grid, empty cells black); the labels of
+    an image are the item types present: a real-image multi-label set (``--task multilabel``)."""
+    items = _fashion_mnist()
+    rng = np.random.default_rng(0)
+    canvases, label_sets, split = [], [], []
+    for part, count in (("train", FASHION_MULTI_N * 4 // 5), ("test", FASHION_MULTI_N // 5)):
+        pool = np.flatnonzero(items.given_split == part)
+        for _ in range(count):
+            k = int(rng.integers(FASHION_ITEMS[0], FASHION_ITEMS[1] + 1))
+            chosen, cells = rng.choice(pool, size=k, replace=False), rng.permutation(4)[:k]
+            canvas = np.zeros((56, 56), dtype=np.uint8)
+            for item, cell in zip(chosen, cells, strict=True):
+                r, c = divmod(int(cell), 2)
+                canvas[28 * r : 28 * r + 28, 28 * c : 28 * c + 28] = items.arrays[item]  # type: ignore[index]
+            canvases.append(canvas)
+            label_sets.append("|".join(sorted({FASHION_LABELS[int(items.targets[i])] for i in chosen})))
+            split.append(part)
+    names = sorted(set(label_sets))
+    index = {name: k for k, name in enumerate(names)}
+    return ImageSet(
+        source="builtin:fashion-multilabel",
+        ids=[f"builtin:fashion-multilabel/{i}" for i in range(len(canvases))],
+        targets=np.asarray([index[name] for name in label_sets], dtype=np.int64),
+        labels=names,  # label sets joined by |; the multi-label task splits them
+        arrays=np.stack(canvases),
+        given_split=np.asarray(split),
+    )
+
+
 register_builtin("elpv", "image")(_elpv)
 register_builtin("elpv-mono", "image")(_elpv_cells("mono"))
 register_builtin("elpv-poly", "image")(_elpv_cells("poly"))
 register_builtin("fashion-mnist", "image")(_fashion_mnist)
+register_builtin("elpv-severity", "image")(_elpv_severity)
+register_builtin("fashion-multilabel", "image")(_fashion_multilabel)
 
 
 def known_builtins() -> list[str]:

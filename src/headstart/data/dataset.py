@@ -11,11 +11,12 @@ __all__ = ["load_data", "Dataset"]
 Dataset = ImageSet | TextSet
 
 
-def load_data(source: str, cfg: DataConfig | None = None) -> Dataset:
+def load_data(source: str, cfg: DataConfig | None = None, empty_labels: bool = False) -> Dataset:
     """Read DATA with the first modality plug-in that claims it (texts: CSV/TSV/JSONL with a text column,
-    folders of .txt, text builtins; images otherwise)."""
+    folders of .txt, text builtins; images otherwise). ``empty_labels``: an example may have no label (the
+    multi-label task); labels stay the readers' strings until the task encodes them."""
     from headstart.modalities import modality_of_source
 
     cfg = cfg or DataConfig(source=source)
-    loaded: Dataset = modality_of_source(source, cfg).load(source, cfg)
+    loaded: Dataset = modality_of_source(source, cfg).load(source, cfg, empty_labels)
     return loaded

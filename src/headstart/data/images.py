@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from headstart.data.targets import target_bytes
+
 __all__ = ["ImageSet", "UnreadableImage", "read_image", "decode_pil", "scale_to_uint8", "LARGE_PIXELS", "MAX_PIXELS"]
 
 logger = logging.getLogger(__name__)
@@ -224,12 +226,13 @@ class ImageSet:
 
     source: str  # what the user passed (folder, CSV, builtin:NAME)
     ids: list[str]  # stable identifier per image (relative path, or builtin:NAME/index)
-    targets: np.ndarray  # (N,) int64 class index into `labels`
+    targets: np.ndarray  # (N,) int64 class index into `labels` (a task may re-encode: values, multi-hot rows)
     labels: list[str]  # class names in index order
     paths: list[Path] | None = None  # image files
     arrays: np.ndarray | None = None  # (N, H, W) or (N, H, W, 3) uint8; an object array of such when sizes differ
     given_split: np.ndarray | None = None  # (N,) of "train" / "val" / "test" when the source defines splits
     meta: dict[str, np.ndarray] = field(default_factory=dict)  # extra per-image columns (e.g. cell type)
+    layout: str = "table"  # folders (the class is the folder name) | table (a label column) | builtin | memory
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -265,7 +268,7 @@ class ImageSet:
         """Changes whenever an image, a label or the class list changes (files: size + mtime)."""
         h = hashlib.blake2b(digest_size=16)
         h.update("\x1f".join(self.labels).encode())
-        h.update(self.targets.astype(np.int64).tobytes())
+        h.update(target_bytes(self.targets))
         h.update("\x1f".join(self.ids).encode())
         if self.arrays is not None and self.arrays.dtype == object:  # images of different sizes
             for a in self.arrays:

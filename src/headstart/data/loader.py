@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from headstart.data.images import ImageSet, UnreadableImage
+from headstart.data.targets import target_tensor
 
 __all__ = ["ImageDataset", "Batch", "make_loader", "SkipLog"]
 
@@ -52,7 +53,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int):  # type: ignore[no-untyped-def]
         j = int(self.index[i])
         try:
-            return self.transform(self.images.load(j)), int(self.images.targets[j]), j
+            return self.transform(self.images.load(j)), self.images.targets[j], j
         except UnreadableImage as exc:
             return None, str(exc), j
 
@@ -64,7 +65,7 @@ def _collate(items: list) -> Batch:  # type: ignore[type-arg]
         return Batch(torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), skipped)
     return Batch(
         torch.stack([it[0] for it in good]),
-        torch.tensor([it[1] for it in good], dtype=torch.long),
+        target_tensor([it[1] for it in good]),
         torch.tensor([it[2] for it in good], dtype=torch.long),
         skipped,
     )

@@ -10,6 +10,7 @@ fingerprinted, cached and recorded exactly like files.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from PIL import Image
 
 from headstart.data.images import ImageSet, UnreadableImage, decode_pil, read_image, scale_to_uint8
-from headstart.data.sources import check_class_counts
+from headstart.data.targets import LABEL_SET_SEPARATOR
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 
@@ -98,15 +99,25 @@ def _hwc(arr: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(scale_to_uint8(arr, name, sixteen_bit=arr.dtype == np.uint16))
 
 
-def _class_names(labels: Sequence[Any]) -> tuple[list[str], np.ndarray]:
-    """Class names (sorted by value when the labels compare, e.g. 2 < 10) and a target index per label."""
+def _label_value(label: Any) -> Any:
+    """A label as given, or a list / tuple / set of labels as one string (items joined by
+    :data:`~headstart.data.targets.LABEL_SET_SEPARATOR`, in a stable order) for the multi-label task."""
+    if isinstance(label, (list, tuple, set, frozenset)):
+        return LABEL_SET_SEPARATOR.join(sorted(str(v) for v in label))
+    return label
+
+
+def _class_names(labels: Sequence[Any], empty_labels: bool = False) -> tuple[list[str], np.ndarray]:
+    """Class names (sorted by value when the labels compare, e.g. 2 < 10) and a target index per label.
+    ``empty_labels``: an empty label (set) is kept as the name ``""``."""
+    labels = [_label_value(label) for label in labels]
     values = list(dict.fromkeys(labels))
     try:
         values.sort()
     except TypeError:
         values.sort(key=str)
     names = [str(v) for v in values]
-    if "" in names or len(set(names)) < len(names):
+    if ("" in names and not empty_labels) or len(set(names)) < len(names):
         raise HeadstartError(
             "labels must be non-empty and distinct as text (e.g. 1 and '1' are the same class name); "
             "use one spelling per class"
@@ -144,20 +155,21 @@ def _frame(df: Any) -> tuple[list[Any], list[Any]]:
     return list(df[inputs]), list(df["label"])
 
 
-def from_memory(data: Any) -> ImageSet | TextSet:
-    """An ``ImageSet`` (image inputs) or ``TextSet`` (strings that are not image files) from in-memory data."""
+def from_memory(data: Any, empty_labels: bool = False) -> ImageSet | TextSet:
+    """An ``ImageSet`` (image inputs) or ``TextSet`` (strings that are not image files) from in-memory data.
+    Labels are class names, numbers (regression) or lists of labels (multi-label; empty lists with
+    ``empty_labels``); the task turns them into targets."""
     inputs, labels = _pair(data)
     if len(inputs) != len(labels):
         raise HeadstartError(f"got {len(inputs)} inputs but {len(labels)} labels; pass one label per input")
     if len(inputs) == 0:
         raise HeadstartError("the data holds no examples")
-    names, targets = _class_names(labels)
+    names, targets = _class_names(labels, empty_labels)
     if all(isinstance(x, str) for x in inputs) and not all(Path(x).is_file() for x in inputs[:20]):
         made: ImageSet | TextSet = _texts(list(inputs), names, targets)
     else:
         made = _images(inputs, names, targets)
-    check_class_counts(made, "examples")
-    return made
+    return replace(made, layout="memory")
 
 
 def _texts(texts: list[str], names: list[str], targets: np.ndarray) -> TextSet:

@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +33,16 @@ BOM = b"\xef\xbb\xbf"
 SAVE_AS_UTF8 = "save the file as UTF-8 (Excel: Save As 'CSV UTF-8'; or `iconv -f latin1 -t utf-8 OLD.csv > NEW.csv`)"
 
 
-def load_images(source: str) -> ImageSet:
-    """Dispatch on the DATA argument and validate the result (non-empty, >= 2 examples per class)."""
+def load_images(source: str, empty_labels: bool = False) -> ImageSet:
+    """Dispatch on the DATA argument; the result is non-empty (the task checks its labels: classes need >= 2
+    examples each). ``empty_labels``: a CSV row may leave its label empty (a multi-label example with none)."""
     if not source:
         raise HeadstartError("no data given; pass a class folder, a CSV with path,label columns, or builtin:elpv")
     if source.startswith("builtin:"):
         loaded = load_builtin(source.removeprefix("builtin:"))
         if not isinstance(loaded, ImageSet):
             raise HeadstartError(f"{source} holds {loaded.modality} data, not images; pass it as DATA on its own")
-        images = loaded
+        images = replace(loaded, layout="builtin")
     else:
         path = Path(source)
         if not path.exists():
@@ -50,8 +52,9 @@ def load_images(source: str) -> ImageSet:
             )
         if path.is_dir():
             images = _from_split_folders(path) if (path / "train").is_dir() else _from_class_folder(path, source)
+            images = replace(images, layout="folders")
         elif path.suffix.lower() in (".csv", ".tsv"):
-            images = _from_csv(path)
+            images = _from_csv(path, empty_labels)
         else:
             raise HeadstartError(
                 f"data file {source!r} is not a folder or a .csv / .tsv file; pass a folder with one subfolder "
@@ -149,14 +152,14 @@ def _from_split_folders(root: Path) -> ImageSet:
 # --- CSV ---------------------------------------------------------------------------------------------------
 
 
-def _from_csv(path: Path) -> ImageSet:
+def _from_csv(path: Path, empty_labels: bool = False) -> ImageSet:
     """``path,label[,split]`` rows; a path is read relative to the CSV's folder (``../`` and absolute work too).
 
     The id of a row is its path as written (stable wherever the run is started); a path listed again gets
     `` (row N)`` appended, so ids stay unique and ``splits.json`` round-trips.
     """
     columns, rows = _read_csv(path)
-    _check_cells(path, rows)
+    _check_cells(path, rows, empty_labels)
     files = _files(path, rows)
     labels = sorted({r["label"] for r in rows})
     index = {label: k for k, label in enumerate(labels)}
@@ -217,10 +220,11 @@ def _is_utf8(chunk: bytes) -> bool:
     return True
 
 
-def _check_cells(path: Path, rows: list[dict[str, str]]) -> None:
-    """Every row needs a path and a label (an empty label would become a class named '')."""
+def _check_cells(path: Path, rows: list[dict[str, str]], empty_labels: bool = False) -> None:
+    """Every row needs a path and a label (an empty label would become a class named ''), unless
+    ``empty_labels`` (multi-label: an empty label set)."""
     for number, row in enumerate(rows, start=1):
-        for column in ("path", "label"):
+        for column in ("path",) if empty_labels else ("path", "label"):
             if not row.get(column):
                 raise HeadstartError(f"{path.name}: row {number} has an empty {column}; fill it in or remove the row")
 
@@ -275,7 +279,6 @@ def _delimiter(path: Path) -> str:
 def _check_counts(images: ImageSet) -> None:
     if len(images) == 0:
         raise HeadstartError(f"{images.source!r} holds no images")
-    check_class_counts(images, "examples")
 
 
 def check_class_counts(data: Any, noun: str) -> None:

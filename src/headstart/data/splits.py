@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +107,22 @@ def _digest(path: Path, limit: int | None) -> bytes | Path:
     return h.digest()
 
 
-def _grouped_split(targets: np.ndarray, groups: np.ndarray | None, fractions: list[float], seed: int) -> list:
-    """:func:`stratified_split` over groups of identical inputs: a group's members share one part.
+Stratify = Callable[[np.ndarray, list[float], int], list[np.ndarray]]  # (targets, fractions, seed) -> parts
 
-    Each group is placed by its first member's class; with no repeated input this is exactly
-    :func:`stratified_split`, so the splits of data without duplicates do not change.
+
+def _grouped_split(
+    targets: np.ndarray, groups: np.ndarray | None, fractions: list[float], seed: int, stratify: Stratify
+) -> list:
+    """``stratify`` (the task's: per class, per value range, iterative over labels) over groups of identical
+    inputs: a group's members share one part.
+
+    Each group is placed by its first member's target; with no repeated input this is exactly ``stratify``,
+    so the splits of data without duplicates do not change.
     """
     if groups is None:
-        return stratified_split(targets, fractions, seed)
+        return stratify(targets, fractions, seed)
     _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
-    parts = stratified_split(targets[first], fractions, seed)
+    parts = stratify(targets[first], fractions, seed)
     part_of_group = np.empty(len(first), dtype=np.int64)
     for j, p in enumerate(parts):
         part_of_group[p] = j
@@ -152,14 +158,14 @@ def _report_duplicates(data: Any, groups: np.ndarray | None, splits: dict[str, n
 
 def _conflicts(data: Any, groups: np.ndarray) -> str:
     """``"; N repeated input(s) carry more than one label, e.g. ..."`` or ``""``."""
-    targets = np.asarray(data.targets)
-    pairs = np.unique(np.stack([groups, targets]), axis=1)  # (2, distinct (group, target) pairs)
-    values, per_group = np.unique(pairs[0], return_counts=True)
+    targets = np.asarray(data.targets).reshape(len(groups), -1)  # (N, 1) classes or values, (N, L) label sets
+    pairs = np.unique(np.column_stack([groups, targets]), axis=0)  # distinct (group, target...) rows
+    values, per_group = np.unique(pairs[:, 0], return_counts=True)
     mixed = values[per_group > 1]
     if len(mixed) == 0:
         return ""
     members = np.flatnonzero(groups == mixed[0])
-    other = members[np.argmax(targets[members] != targets[members[0]])]
+    other = members[np.argmax((targets[members] != targets[members[0]]).any(axis=1))]
     return (
         f"; {len(mixed)} repeated input(s) carry more than one label, e.g. {_named(data, [members[0], other])}: "
         "correct the label or remove the wrong copy"
@@ -168,40 +174,57 @@ def _conflicts(data: Any, groups: np.ndarray) -> str:
 
 def _named(data: Any, index: Sequence[int] | np.ndarray) -> str:
     """``'a.png' (cat) and 'b.png' (dog)``: ids with their labels."""
-    return " and ".join(f"{data.ids[i]!r} ({data.labels[int(data.targets[i])]})" for i in index)
+    return " and ".join(f"{data.ids[i]!r} ({_target_text(data, i)})" for i in index)
 
 
-def limit_per_class(images: Any, n: int | None, seed: int) -> Any:
-    """Keep a random ``n`` examples per class (per given split, when the source defines splits)."""
+def _target_text(data: Any, i: int) -> str:
+    """Example ``i``'s target as text: its class name, its value, or its labels joined by ``|``."""
+    target = np.asarray(data.targets[i])
+    if target.ndim == 1:
+        return "|".join(data.labels[j] for j in np.flatnonzero(target)) or "no label"
+    if np.issubdtype(target.dtype, np.floating):
+        return f"{float(target):g}"
+    return str(data.labels[int(target)])
+
+
+def limit_per_class(images: Any, n: int | None, seed: int, strata: np.ndarray | None = None) -> Any:
+    """Keep a random ``n`` examples per class (per given split, when the source defines splits). ``strata``
+    (one int per example; default: the class index) is what counts as a class (the task's strata: value
+    ranges, rarest label)."""
     if n is None:
         return images
+    strata = np.asarray(images.targets if strata is None else strata)
     rng = np.random.RandomState(seed)
     groups = images.given_split if images.given_split is not None else np.zeros(len(images), dtype=int)
     keep: list[int] = []
     for g in np.unique(groups):
-        for k in np.unique(images.targets):
-            idx = np.flatnonzero((images.targets == k) & (groups == g))
+        for k in np.unique(strata):
+            idx = np.flatnonzero((strata == k) & (groups == g))
             keep += rng.permutation(idx)[:n].tolist()
     return images.subset(np.sort(np.asarray(keep, dtype=np.int64)))
 
 
-def make_splits(images: Any, cfg: DataConfig) -> dict[str, np.ndarray]:
-    """Indices of train / val / test: the source's own splits where given, stratified ones otherwise.
+def make_splits(images: Any, cfg: DataConfig, stratify: Stratify | None = None) -> dict[str, np.ndarray]:
+    """Indices of train / val / test: the source's own splits where given, stratified ones otherwise
+    (``stratify``: the task's, per class by default).
 
     Identical inputs (:func:`duplicate_groups`) always land in the same stratified split.
     """
+    stratify = stratify or stratified_split
     groups = duplicate_groups(images)
     if images.given_split is None:
         fractions = [cfg.val_fraction, cfg.test_fraction]
-        train, val, test = _grouped_split(images.targets, groups, fractions, cfg.seed)
+        train, val, test = _grouped_split(images.targets, groups, fractions, cfg.seed, stratify)
         splits = {"train": train, "val": val, "test": test}
     else:
-        splits = _complete_given_splits(images, groups, cfg)
+        splits = _complete_given_splits(images, groups, cfg, stratify)
     _report_duplicates(images, groups, splits)
     return splits
 
 
-def _complete_given_splits(images: Any, groups: np.ndarray | None, cfg: DataConfig) -> dict[str, np.ndarray]:
+def _complete_given_splits(
+    images: Any, groups: np.ndarray | None, cfg: DataConfig, stratify: Stratify
+) -> dict[str, np.ndarray]:
     """The source's splits; a missing val (or test) part is carved out of train, repeats kept together."""
     given = {s: np.flatnonzero(images.given_split == s) for s in ("train", "val", "test")}
     if len(given["train"]) == 0:
@@ -209,12 +232,12 @@ def _complete_given_splits(images: Any, groups: np.ndarray | None, cfg: DataConf
     pool = given["train"]
     if len(given["val"]) == 0:  # carve validation out of training, stratified
         frac = cfg.val_fraction / (1 - cfg.test_fraction)
-        keep, val = _grouped_split(images.targets[pool], _at(groups, pool), [frac], cfg.seed)
+        keep, val = _grouped_split(images.targets[pool], _at(groups, pool), [frac], cfg.seed, stratify)
         given["train"], given["val"] = pool[keep], pool[val]
     if len(given["test"]) == 0:
         frac = cfg.test_fraction / (1 - cfg.val_fraction)
         rest = given["train"]
-        keep, test = _grouped_split(images.targets[rest], _at(groups, rest), [frac], cfg.seed + 1)
+        keep, test = _grouped_split(images.targets[rest], _at(groups, rest), [frac], cfg.seed + 1, stratify)
         given["test"], given["train"] = given["train"][test], given["train"][keep]
     return given
 

@@ -8,9 +8,10 @@ one file that is not valid UTF-8 is skipped and reported in ``TextSet.skipped`` 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
-from headstart.data.sources import SPLIT_NAMES, check_class_counts, count_txt_and_images, mixed_folder_hint
+from headstart.data.sources import SPLIT_NAMES, count_txt_and_images, mixed_folder_hint
 from headstart.data.text_tables import (
     TABLE_SUFFIXES,
     TextRows,
@@ -54,8 +55,11 @@ def is_text_source(source: str, text_column: str = "text") -> bool:
     return False
 
 
-def load_texts(source: str, text_column: str = "text", label_column: str = "label") -> TextSet:
-    """Read ``source`` into a :class:`TextSet` and validate it (non-empty, >= 2 classes, >= 2 texts per class).
+def load_texts(
+    source: str, text_column: str = "text", label_column: str = "label", empty_labels: bool = False
+) -> TextSet:
+    """Read ``source`` into a :class:`TextSet` (non-empty; the task checks its labels). ``empty_labels``: a row
+    may leave its label empty (a multi-label example with none); a JSONL label may be a list of labels.
 
     ``text_column`` / ``label_column`` name the CSV / TSV column or JSONL key; an optional ``split`` column
     (train / val / test) becomes ``given_split``. Rows that are not valid UTF-8 or have an empty text are
@@ -70,7 +74,7 @@ def load_texts(source: str, text_column: str = "text", label_column: str = "labe
 
         loaded = load_builtin(source.removeprefix("builtin:"))
         assert isinstance(loaded, TextSet), f"{source} is not text data"  # is_text_source sent it here
-        texts = loaded
+        texts = replace(loaded, layout="builtin")
     else:
         path = Path(source)
         if not path.exists():
@@ -78,22 +82,24 @@ def load_texts(source: str, text_column: str = "text", label_column: str = "labe
                 f"data path {source!r} does not exist; pass a CSV / TSV / JSONL file with text,label columns, "
                 "a folder with one subfolder of .txt files per class, or builtin:tweets / builtin:bbc-news"
             )
+        layout = "table"
         if path.is_dir():
-            rows = _read_folder(path, text_column, label_column)
+            rows = _read_folder(path, text_column, label_column, empty_labels)
+            layout = "table" if _split_file_candidates(path) else "folders"
         elif path.suffix.lower() in TABLE_SUFFIXES:
-            rows = read_table(path, text_column, label_column)
+            rows = read_table(path, text_column, label_column, empty_labels=empty_labels)
         else:
             raise HeadstartError(
                 f"data file {source!r} is not a .csv, .tsv or .jsonl file; text data needs one of those"
             )
-        texts = to_textset(source, rows)
+        texts = replace(to_textset(source, rows), layout=layout)
     _check_counts(texts)
     if texts.skipped:
         logger.warning("%s: skipped %d row(s): %s", texts.source, len(texts.skipped), _first(texts.skipped))
     return texts
 
 
-def _read_folder(root: Path, text_column: str, label_column: str) -> TextRows:
+def _read_folder(root: Path, text_column: str, label_column: str, empty_labels: bool = False) -> TextRows:
     """Split files (train.csv ...), split folders (train/<class>/...) or a class folder, in that order."""
     candidates = _split_file_candidates(root)
     if candidates:
@@ -106,7 +112,9 @@ def _read_folder(root: Path, text_column: str, label_column: str) -> TextRows:
             raise HeadstartError(
                 f"{root} holds {', '.join(p[0].name for p in candidates.values())} but no train.csv / .tsv / .jsonl"
             )
-        parts = {s: read_table(p[0], text_column, label_column) for s, p in candidates.items()}
+        parts = {
+            s: read_table(p[0], text_column, label_column, empty_labels=empty_labels) for s, p in candidates.items()
+        }
         return _merge_splits(root, parts)
     if (root / "train").is_dir():
         parts = {s: read_txt_folder(root / s, f"{s}/") for s in SPLIT_NAMES if (root / s).is_dir()}
@@ -184,7 +192,6 @@ def _check_counts(texts: TextSet) -> None:
                 "texts must be non-empty and UTF-8 encoded"
             )
         raise HeadstartError(f"{texts.source!r} holds no texts")
-    check_class_counts(texts, "texts")
 
 
 def _split_file_candidates(root: Path) -> dict[str, list[Path]]:

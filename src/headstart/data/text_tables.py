@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.data.sources import IMAGE_EXTENSIONS, SPLIT_NAMES
+from headstart.data.targets import LABEL_SET_SEPARATOR
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
 
@@ -79,9 +80,15 @@ def is_text_table(path: Path, text_column: str) -> bool:
 
 
 def read_table(
-    path: Path, text_column: str, label_column: str, encoding: str = "utf-8", extra: tuple[str, ...] = ()
+    path: Path,
+    text_column: str,
+    label_column: str,
+    encoding: str = "utf-8",
+    extra: tuple[str, ...] = (),
+    empty_labels: bool = False,
 ) -> TextRows:
-    """One CSV / TSV / JSONL file; ``extra`` columns are kept (as strings) in ``TextRows.extra``."""
+    """One CSV / TSV / JSONL file; ``extra`` columns are kept (as strings) in ``TextRows.extra``.
+    ``empty_labels``: an empty label is kept (a multi-label example with none) instead of refused."""
     name = path.name
     rows = TextRows(extra={c: [] for c in extra})
     records: Iterable[tuple[str, dict[str, object]]]
@@ -98,7 +105,7 @@ def read_table(
         rows.split = []
     count = 0
     for where, record in records:
-        _add_record(rows, name, where, record, text_column, label_column)
+        _add_record(rows, name, where, record, (text_column, label_column), empty_labels)
         count += 1
     if count == 0:
         raise HeadstartError(f"{path} has a header but no rows; add rows of {text_column},{label_column}")
@@ -166,9 +173,14 @@ def _jsonl_records(path: Path, rows: TextRows) -> tuple[list[str], list[tuple[st
 
 
 def _add_record(
-    rows: TextRows, name: str, where: str, record: dict[str, object], text_col: str, label_col: str
+    rows: TextRows, name: str, where: str, record: dict[str, object], columns: tuple[str, str], empty_labels: bool
 ) -> None:
-    """Keep one row, skip it (not UTF-8, empty text) or raise (empty label, bad split)."""
+    """Keep one row, skip it (not UTF-8, empty text) or raise (empty label, unless ``empty_labels``; bad split).
+    A JSON list of labels is kept as one label string, its items joined by :data:`LABEL_SET_SEPARATOR`."""
+    text_col, label_col = columns
+    raw_label = record.get(label_col)
+    if isinstance(raw_label, list):
+        record = {**record, label_col: LABEL_SET_SEPARATOR.join(str(v) for v in raw_label)}
     for column in (text_col, label_col):
         problem = _utf8_problem(_as_str(record.get(column), name, where))
         if problem:
@@ -180,7 +192,7 @@ def _add_record(
         rows.skipped.append(f"{name}: {where}: empty text")
         return
     label = _as_str(record.get(label_col), name, where).strip()
-    if not label:
+    if not label and not empty_labels:
         raise HeadstartError(f"{name}: {where} has an empty label (column {label_col!r}); fill it in or remove the row")
     if rows.split is not None:
         rows.split.append(_split_value(record.get("split"), name, where))

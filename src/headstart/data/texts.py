@@ -8,6 +8,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from headstart.data.targets import target_bytes
+
 __all__ = ["TextSet"]
 
 
@@ -31,6 +33,7 @@ class TextSet:
     given_split: np.ndarray | None = None  # (N,) of "train" / "val" / "test" when the source defines splits
     meta: dict[str, np.ndarray] = field(default_factory=dict)  # extra per-text columns (e.g. confidence)
     skipped: list[str] = field(default_factory=list)  # why rows were skipped at load time, one message each
+    layout: str = "table"  # folders (the class is the folder name) | table (a label column) | builtin | memory
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -60,7 +63,7 @@ class TextSet:
         """Changes whenever a text, an id, a label or the class list changes."""
         h = hashlib.blake2b(digest_size=16)
         h.update("\x1f".join(self.labels).encode())
-        h.update(self.targets.astype(np.int64).tobytes())
+        h.update(target_bytes(self.targets))
         h.update("\x1f".join(self.ids).encode())
         for text in self.texts:  # length-prefixed, so no separator inside a text can collide
             raw = text.encode("utf-8", "surrogatepass")

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from headstart.backbones.tfidf import TfidfRecipe
 from headstart.data.loader import Batch
+from headstart.data.targets import target_tensor
 
 __all__ = ["make_tfidf_loader"]
 
@@ -29,7 +30,7 @@ def make_tfidf_loader(
     def collate(rows: list[int]) -> Batch:
         dense = torch.from_numpy(counts[rows].toarray().astype(np.float32))  # (B, V)
         idx = torch.as_tensor(np.asarray(index)[rows], dtype=torch.long)
-        return Batch(dense, torch.as_tensor(np.asarray(targets)[idx.numpy()], dtype=torch.long), idx, [])
+        return Batch(dense, target_tensor(list(np.asarray(targets)[idx.numpy()])), idx, [])
 
     batches = [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
     return DataLoader(batches, batch_size=None, collate_fn=collate)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from headstart.backbones.recipe import Recipe
 from headstart.backbones.text import TextRecipe, load_tokenizer
 from headstart.data.loader import Batch
+from headstart.data.targets import target_tensor
 
 __all__ = ["TokenizedTexts", "tokenize", "text_stats", "LengthBuckets", "make_text_loader", "BUCKET"]
 
@@ -61,7 +62,7 @@ class _TokenDataset(Dataset):
         return len(self.index)
 
     def __getitem__(self, i: int) -> tuple[list[int], int, int]:
-        return self.tokens.ids[i], int(self.targets[i]), int(self.index[i])
+        return self.tokens.ids[i], self.targets[i], int(self.index[i])
 
 
 def _collate(pad_id: int):  # type: ignore[no-untyped-def]
@@ -74,7 +75,7 @@ def _collate(pad_id: int):  # type: ignore[no-untyped-def]
             mask[row, : len(ids)] = 1
         return Batch(
             {"input_ids": input_ids, "attention_mask": mask},
-            torch.tensor([t for _, t, _ in items], dtype=torch.long),
+            target_tensor([t for _, t, _ in items]),
             torch.tensor([j for _, _, j in items], dtype=torch.long),
             [],
         )

@@ -75,8 +75,8 @@ class Modality:
     input_field: str  # the field naming an input in predict's records (path | text)
     # does DATA hold this modality? (source, data config) -> bool; modalities are asked in registry order
     claims: Callable[[str, DataConfig], bool]
-    # DATA as a labelled set: (source, data config) -> ImageSet | TextSet | ...
-    load: Callable[[str, DataConfig], Any]
+    # DATA as a labelled set: (source, data config, empty labels allowed) -> ImageSet | TextSet | ...
+    load: Callable[[str, DataConfig, bool], Any]
     # a catalog entry's network and checkpoint recipe: (spec, outputs or None, pretrained, drop_rate)
     create_model: Callable[[BackboneSpec, int | None, bool, float], tuple[nn.Module, Recipe]]
     # the run's recipe: the checkpoint's, with the user's ``preprocess.*`` overrides

@@ -25,10 +25,10 @@ from headstart.modalities.base import Modality, RecipeKind, register_modality, r
 __all__ = ["IMAGE", "expand_image_inputs"]
 
 
-def _load(source: str, cfg: DataConfig) -> Any:
+def _load(source: str, cfg: DataConfig, empty_labels: bool) -> Any:
     from headstart.data.sources import load_images
 
-    return load_images(source)
+    return load_images(source, empty_labels)
 
 
 def _resolve(checkpoint: Recipe, overrides: PreprocessConfig) -> Recipe:

@@ -35,10 +35,10 @@ def _claims(source: str, cfg: DataConfig) -> bool:
     return is_text_source(source, text_column=cfg.text_column)
 
 
-def _load(source: str, cfg: DataConfig) -> Any:
+def _load(source: str, cfg: DataConfig, empty_labels: bool) -> Any:
     from headstart.data.text_sources import load_texts
 
-    return load_texts(source, text_column=cfg.text_column, label_column=cfg.label_column)
+    return load_texts(source, cfg.text_column, cfg.label_column, empty_labels)
 
 
 def _resolve(checkpoint: Recipe, overrides: PreprocessConfig) -> Recipe:
@@ -136,7 +136,10 @@ def tfidf_baseline(fitter: Any) -> Any:
     data, splits = fitter.data, fitter.splits
     texts, y = data.texts, data.targets
     tr, va = splits["train"], splits["val"]
-    fit = fit_tfidf([texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], len(data.labels))
+    task = fitter.run.task  # the task's linear head on the sparse TF-IDF rows
+    head = lambda *a: task.sparse_head(*a, data.labels)  # noqa: E731
+    outputs = task.num_outputs(data.labels)
+    fit = fit_tfidf([texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], outputs, head)
     params = fit.model.head.weight.numel() + fit.model.head.bias.numel()
     history = [
         {"epoch": 1, **h, "lr": {}, "trainable_params": params, "events": [f"tf-idf C={h['C']:g}"]}

@@ -11,21 +11,22 @@ Example:
 
 from __future__ import annotations
 
+import html
+import importlib
 import json
 import logging
 import os
-from collections.abc import Callable
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
-
 from headstart._atomic import write_text_atomic
 from headstart.artifacts.names import REPORT
-from headstart.metrics.calibration import expected_calibration_error
 from headstart.report import plots
-from headstart.report.layout import Html, esc, fmt_num, key_value_table, page, section, table
+from headstart.report.examples import Example
+from headstart.report.layout import Html, esc, figures, fmt_num, key_value_table, page, section, table
+from headstart.report.metric_keys import EXTRA, metric_name
 from headstart.report.plan_table import PLAN_COLUMNS, PLAN_NUMERIC, plan_cells
 from headstart.report.rundata import RunData, load_run_data
 
@@ -33,11 +34,24 @@ __all__ = ["Example", "compare_report_html", "run_report_html", "write_compare_r
 
 logger = logging.getLogger(__name__)
 
-Example = Callable[[str], "np.ndarray | str | None"]  # test id -> HxW / HxWx3 uint8 image, text, or None
-MAX_MISTAKES = 12
-MAX_TEXT = 300  # characters of a text example shown
-HEADLINE = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("roc_auc", "ROC-AUC"))
-EXTRA = (("balanced_accuracy", "balanced accuracy"), ("pr_auc", "PR-AUC"), ("ece", "ECE"), ("log_loss", "log loss"))
+NAV = {  # short navigation names of the sections (others: their heading)
+    "summary": "summary",
+    "curves": "curves",
+    "lr": "learning rates",
+    "confusion": "confusion",
+    "per-class": "per class",
+    "roc-pr": "ROC / PR",
+    "reliability": "reliability",
+    "mistakes": "mistakes",
+    "scatter": "predicted vs true",
+    "error-range": "error by range",
+    "largest-errors": "largest errors",
+    "per-label": "per label",
+    "pr-labels": "PR curves",
+    "cooccurrence": "co-occurrence",
+    "config": "config",
+    "plan": "plan",
+}
 
 
 def _card(name: str, value: str, detail: str = "") -> str:
@@ -45,20 +59,35 @@ def _card(name: str, value: str, detail: str = "") -> str:
     return f'<div class="card"><div class="k">{esc(name)}</div><div class="v">{esc(value)}</div>{detail_html}</div>'
 
 
-def _metric_cards(metrics: dict[str, Any]) -> list[str]:
+def _metric_cards(metrics: dict[str, Any], summary: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
+    """The task's summary metrics (always, n/a when undefined) with their 95% CIs, then its extra ones that
+    have a value."""
     ci95 = metrics.get("ci95") or {}
     cards = []
-    for key, name in HEADLINE + EXTRA:
-        if key not in metrics or (key in dict(EXTRA) and metrics[key] is None):
+    for key in summary + extra:
+        if key not in metrics or (key not in summary and metrics[key] is None):
             continue
         ci = ci95.get(key)
         detail = f"95% CI {fmt_num(ci[0])} to {fmt_num(ci[1])}" if ci and None not in ci else ""
-        cards.append(_card(name, fmt_num(metrics[key]), detail))
+        cards.append(_card(metric_name(key), fmt_num(metrics[key]), detail))
     for k, v in sorted((metrics.get("top_k_accuracy") or {}).items(), key=lambda kv: int(kv[0])):
         cards.append(_card(f"top-{k} accuracy", fmt_num(v)))
-    if metrics.get("threshold") is not None:
+    if isinstance(metrics.get("threshold"), int | float):
         cards.append(_card("decision threshold", fmt_num(metrics["threshold"])))
     return cards
+
+
+def _targets(info: dict[str, Any]) -> str:
+    """What the manifest says about the targets: class counts, label counts, or the value range."""
+    counts = info.get("class_counts") or info.get("label_counts") or {}
+    text = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    if info.get("without_label"):
+        text += f"; {info['without_label']:,} without a label"
+    target = info.get("target") or {}
+    if target:
+        low, high, mean = (fmt_num(target.get(k)) for k in ("min", "max", "mean"))
+        text = f"target {low} to {high}, mean {mean}"
+    return text
 
 
 def _header(data: RunData) -> Html:
@@ -68,15 +97,14 @@ def _header(data: RunData) -> Html:
     title = f"{m.get('strategy', '?')} · {backbone} · {source}"
     info = m.get("data") or {}
     splits = ", ".join(f"{k} {v:,}" for k, v in (info.get("split_sizes") or {}).items())
-    classes = ", ".join(f"{k} {v:,}" for k, v in (info.get("class_counts") or {}).items())
-    sub = f"{info.get('n', '?')} examples ({classes}); split: {splits}" if info else ""
+    sub = f"{info.get('n', '?')} examples ({_targets(info)}); split: {splits}" if info else ""
     created = f" · written {m['created']}" if m.get("created") else ""
     return Html(f'<h1>{esc(title)}</h1><div class="sub">{esc(sub + created)}</div>')
 
 
 def _summary(data: RunData) -> Html:
-    m = data.manifest
-    cards = _metric_cards(data.metrics)
+    m, task = data.manifest, data.task
+    cards = _metric_cards(data.metrics, task.summary, EXTRA.get(task.name, ()))
     cards.append(_card("test examples", fmt_num(data.metrics.get("n"))))
     seconds = m.get("seconds")
     cards.append(_card("wall time", f"{seconds:.1f} s" if isinstance(seconds, int | float) else "n/a"))
@@ -91,17 +119,13 @@ def _summary(data: RunData) -> Html:
     return out
 
 
-def _figures(*svgs: str | None) -> str:
-    return '<div class="plots">' + "".join(f"<figure>{s}</figure>" for s in svgs if s) + "</div>"
-
-
 def _curves(data: RunData) -> Html:
     if not data.history:
         return section("curves", "Training curves", "", "history.jsonl is missing: no per-epoch curves.")
     note = "Dashed vertical lines: epochs in which layer groups were unfrozen."
     if len(data.history) == 1:
         note = "One point: this strategy fits in one step (no epochs to plot)."
-    return section("curves", "Training curves", _figures(plots.training_curves(data.history)), note)
+    return section("curves", "Training curves", figures(plots.training_curves(data.history)), note)
 
 
 def _learning_rates(data: RunData) -> Html:
@@ -109,99 +133,7 @@ def _learning_rates(data: RunData) -> Html:
     if svg is None:
         return Html("")
     note = "Log scale; one line per optimizer group (no-decay twins share their group's rate)."
-    return section("lr", "Learning rate per layer group", _figures(svg), note)
-
-
-def _confusion(data: RunData) -> Html:
-    cm, labels = data.metrics.get("confusion_matrix"), data.labels
-    if not cm or not labels:
-        return section("confusion", "Confusion matrix", "", "metrics.json has no confusion matrix.")
-    note = "Rows: true class, columns: predicted class; counts, coloured by the fraction of the row."
-    return section("confusion", "Confusion matrix", _figures(plots.confusion_matrix(cm, labels)), note)
-
-
-def _per_class(data: RunData) -> Html:
-    per_class = data.metrics.get("per_class") or {}
-    if not per_class:
-        return Html("")
-    svg = plots.per_class_bars(per_class, data.labels)
-    rows = [[c, *(fmt_num(per_class[c].get(k)) for k in ("precision", "recall", "f1", "support"))] for c in per_class]
-    body = _figures(svg) + table(["class", "precision", "recall", "F1", "support"], rows, numeric={1, 2, 3, 4})
-    return section("per-class", "Per-class precision, recall and F1", body)
-
-
-def _roc_pr(data: RunData) -> Html:
-    p = data.predictions
-    if p is None or len(p) == 0:
-        return section("roc-pr", "ROC and precision-recall", "", "predictions.csv is missing: no curves.")
-    roc, pr = plots.roc_curves(p.y, p.proba, p.labels), plots.pr_curves(p.y, p.proba, p.labels)
-    if roc is None:
-        return section("roc-pr", "ROC and precision-recall", "", "The test split holds a single class: no curves.")
-    note = (
-        f"Positive class: {p.labels[1]}." if len(p.labels) == 2 else "One curve per class, that class against the rest."
-    )
-    return section("roc-pr", "ROC and precision-recall", _figures(roc, pr), note + " Computed from predictions.csv.")
-
-
-def _reliability(data: RunData) -> Html:
-    rel, source = data.metrics.get("reliability"), "Bins from metrics.json."
-    svg = plots.reliability_diagram(rel, data.metrics.get("ece")) if rel else None
-    p = data.predictions
-    if svg is None and p is not None and len(p):
-        ece, rel = expected_calibration_error(p.y, p.proba, n_bins=15)
-        svg, source = plots.reliability_diagram(rel, ece), "15 equal-width bins from predictions.csv."
-    if svg is None:
-        return section("reliability", "Reliability", "", "No calibration data (predictions.csv is missing).")
-    note = "Bars: accuracy of the test predictions whose confidence falls in each bin; calibrated = on the diagonal."
-    return section("reliability", "Reliability", _figures(svg), f"{note} {source}")
-
-
-def _examples(data: RunData, order: np.ndarray, examples: Example | None) -> list[Any]:
-    assert data.predictions is not None
-    if examples is None:
-        return [None] * len(order)
-    out: list[Any] = []
-    for i in order:
-        ident = data.predictions.ids[int(i)]
-        try:
-            out.append(examples(ident))
-        except Exception as e:  # one unreadable example must not cost the whole report
-            logger.warning("could not load example %s for the report: %s", ident, e)
-            out.append(None)
-    return out
-
-
-def _mistakes(data: RunData, examples: Example | None) -> Html:
-    title, p = "Most confident mistakes", data.predictions
-    if p is None:
-        return section("mistakes", title, "", "predictions.csv is missing: mistakes cannot be listed.")
-    wrong = np.flatnonzero(p.pred != p.y)
-    order = wrong[np.argsort(-p.confidence[wrong], kind="stable")][:MAX_MISTAKES]
-    if len(order) == 0:
-        return section("mistakes", title, "", "No test example is misclassified.")
-    shown = _examples(data, order, examples)
-    note = f"{len(wrong)} of {len(p)} test examples are wrong; the {len(order)} with the highest confidence:"
-    images = [(i, x) for i, x in zip(order, shown, strict=True) if isinstance(x, np.ndarray)]
-    if images:
-        cells = []
-        for i, x in images:
-            caption = f"{p.labels[p.y[i]]} → {p.labels[p.pred[i]]} ({p.confidence[i]:.2f})"
-            cells.append(
-                f'<figure><img src="{plots.thumbnail_data_uri(x)}" alt="{esc(p.ids[i])}">'
-                f'<figcaption>{esc(caption)}<div class="id">{esc(p.ids[i])}</div></figcaption></figure>'
-            )
-        return section("mistakes", title, f'<div class="thumbs">{"".join(cells)}</div>', note + " true → predicted.")
-    texts = [x if isinstance(x, str) else None for x in shown]
-    headers = ["id", "true", "predicted", "confidence"] + (["text"] if any(texts) else [])
-    rows = []
-    for i, text in zip(order, texts, strict=True):
-        row: list[Any] = [p.ids[i], p.labels[p.y[i]], p.labels[p.pred[i]], f"{p.confidence[i]:.3f}"]
-        if any(texts):
-            row.append(text if text is None or len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…")
-        rows.append(["" if v is None else v for v in row])
-    if not any(texts):
-        note += " (listed by id only: no example loader was given for this report)"
-    return section("mistakes", title, table(headers, rows, numeric={3}, text=4), note)
+    return section("lr", "Learning rate per layer group", figures(svg), note)
 
 
 def _configuration(data: RunData) -> Html:
@@ -229,18 +161,10 @@ def _plan(data: RunData) -> Html:
     return section("plan", "Layer plan", body, "Layer groups from input to head, as planned before training.")
 
 
-NAV = [
-    ("summary", "summary"),
-    ("curves", "curves"),
-    ("lr", "learning rates"),
-    ("confusion", "confusion"),
-    ("per-class", "per class"),
-    ("roc-pr", "ROC / PR"),
-    ("reliability", "reliability"),
-    ("mistakes", "mistakes"),
-    ("config", "config"),
-    ("plan", "plan"),
-]
+def _nav(sections: list[str]) -> list[tuple[str, str]]:
+    """One link per section, in page order: its short name from :data:`NAV`, else its heading."""
+    found = (re.search(r'<section id="([^"]+)"><h2>(.*?)</h2>', s) for s in sections)
+    return [(m.group(1), NAV.get(m.group(1), html.unescape(m.group(2)))) for m in found if m]
 
 
 def run_report_html(data: RunData, examples: Example | None = None) -> str:
@@ -249,17 +173,13 @@ def run_report_html(data: RunData, examples: Example | None = None) -> str:
         _summary(data),
         _curves(data),
         _learning_rates(data),
-        _confusion(data),
-        _per_class(data),
-        _roc_pr(data),
-        _reliability(data),
-        _mistakes(data, examples),
+        *data.task.report(data, examples),
         _configuration(data),
         _plan(data),
     ]
-    nav = [(a, t) for a, t in NAV if any(f'id="{a}"' in s for s in sections)]
+    sections = [s for s in sections if s]
     title = f"headstart: {data.manifest.get('strategy', 'run')} ({data.run_dir.name})"
-    return page(title, _header(data), [s for s in sections if s], nav)
+    return page(title, _header(data), sections, _nav(sections))
 
 
 def write_run_report(run_dir: Path, examples: Example | None = None) -> Path:
@@ -300,11 +220,31 @@ def _row_links(row: dict[str, Any], runs: list[RunData], out_dir: Path) -> Html:
 
 
 def _compare_table(rows: list[dict[str, Any]], runs: list[RunData], out_dir: Path) -> Html:
-    from headstart.report.tables import COLUMNS, format_cell
+    from headstart.report.tables import columns, format_cell
 
-    headers = [h for k, h in COLUMNS]
-    body = [[_row_links(r, runs, out_dir) if k == "run" else format_cell(k, r) for k, _ in COLUMNS] for r in rows]
-    return table(headers, body, numeric={1, 2, 3, 4, 5})
+    cols = columns(rows)
+    body = [[_row_links(r, runs, out_dir) if k == "run" else format_cell(k, r) for k, _ in cols] for r in rows]
+    return table([h for _, h in cols], body, numeric=set(range(1, len(cols) - 1)))
+
+
+def _compare_curves(rows: list[dict[str, Any]], runs: list[RunData]) -> Html:
+    """Validation curves of the task's primary metric per run, and the task's test-split figures per run."""
+    from headstart.report.metric_keys import task_of_rows
+    from headstart.tasks import get_task
+
+    task = runs[0].task if runs else get_task(task_of_rows(rows))
+    named = {_run_label(r, runs): r for r in runs}
+    curves = plots.compare_curves({name: r.history for name, r in named.items()}, [f"val_{task.primary}"])
+    try:
+        module = importlib.import_module(f"headstart.report.{task.name}")
+    except ModuleNotFoundError:
+        module = None
+    tests: list[Any] = getattr(module, "compare_figures", lambda runs: [])(named)
+    if not curves and not any(tests):
+        return Html("")
+    note = "Validation curves from each run's history.jsonl"
+    note += "; test-split curves from its predictions.csv." if any(tests) else "."
+    return section("curves", "Curves", figures(curves) + figures(*tests), note)
 
 
 def compare_report_html(out_dir: Path, rows: list[dict[str, Any]], runs: list[RunData], verdict: str) -> str:
@@ -328,13 +268,8 @@ def compare_report_html(out_dir: Path, rows: list[dict[str, Any]], runs: list[Ru
             "Metrics on the test split: value [95% CI], or mean ± std [95% CI] over seeds.",
         ),
     ]
+    sections.append(_compare_curves(rows, runs))
     labels = {_run_label(r, runs): r for r in runs}
-    curves = plots.compare_curves({name: r.history for name, r in labels.items()})
-    preds = {name: (r.predictions.y, r.predictions.proba) for name, r in labels.items() if r.predictions is not None}
-    roc = plots.compare_roc(preds, runs[0].labels) if preds else None
-    if curves or roc:
-        note = "Validation curves from each run's history.jsonl; ROC curves from its predictions.csv (test split)."
-        sections.append(section("curves", "Curves", _figures(curves) + _figures(roc), note))
     items = "".join(
         f'<li><a href="{esc(_href(r.run_dir / REPORT, out_dir))}">{esc(name)}</a> '
         f"<code>{esc(_href(r.run_dir, out_dir))}</code></li>"

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["Html", "defang", "esc", "fmt_num", "key_value_table", "page", "section", "table"]
+__all__ = ["Html", "defang", "esc", "figures", "fmt_num", "key_value_table", "page", "section", "table"]
 
 CSS = """
 :root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#f5f6f8;--card:#fff;--accent:#2563eb}
@@ -113,6 +113,11 @@ def section(anchor: str, title: str, body: str, note: str | None = None) -> Html
     """A card with a heading; ``body`` is HTML, ``note`` plain text shown under the heading."""
     note_html = f'<p class="note">{esc(note)}</p>' if note else ""
     return Html(f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{note_html}{body}</section>\n')
+
+
+def figures(*svgs: str | None) -> Html:
+    """The given SVG figures side by side (None skipped)."""
+    return Html('<div class="plots">' + "".join(f"<figure>{s}</figure>" for s in svgs if s) + "</div>")
 
 
 def defang(text: str) -> str:

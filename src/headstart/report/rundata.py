@@ -2,6 +2,10 @@
 
 Only ``headstart.json`` and ``metrics.json`` are required; a missing ``history.jsonl`` or
 ``predictions.csv`` leaves the sections that need them out of the report.
+
+``predictions.csv`` is task-specific (see each task's ``predictions_csv``), so it is read here as raw rows
+(:class:`PredictionRows`); each task's report module parses the columns it knows
+(:func:`headstart.report.classification.class_predictions`, ...).
 """
 
 from __future__ import annotations
@@ -9,33 +13,58 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from headstart.artifacts.names import HISTORY, MANIFEST, METRICS, PREDICTIONS
 from headstart.errors import HeadstartError
 
-__all__ = ["Predictions", "RunData", "load_run_data", "read_history", "read_predictions"]
+if TYPE_CHECKING:
+    from headstart.tasks import Task
+
+__all__ = ["PredictionRows", "RunData", "load_run_data", "read_history", "read_prediction_rows"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Predictions:
-    """Test-split predictions from ``predictions.csv``, with class names mapped to indices into ``labels``."""
+class PredictionRows:
+    """``predictions.csv`` as written: its header and one dict of cell strings per test example."""
 
-    ids: list[str]  # (m,) example ids
-    y: np.ndarray  # (m,) int64 true class index
-    pred: np.ndarray  # (m,) int64 predicted class index
-    confidence: np.ndarray  # (m,) float probability of the predicted class
-    proba: np.ndarray  # (m, K) float class probabilities, columns in the order of ``labels``
-    labels: list[str]  # (K,) class names
+    path: Path
+    columns: list[str]
+    rows: list[dict[str, str]]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.rows)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.text("id")
+
+    def require(self, names: Sequence[str], what: str = "") -> None:
+        """Raise a :class:`HeadstartError` naming the columns of ``names`` the file lacks."""
+        missing = [n for n in names if n not in self.columns]
+        if missing:
+            hint = f"; {what}" if what else ""
+            raise HeadstartError(f"{self.path} lacks column(s) {', '.join(missing)}{hint}")
+
+    def text(self, name: str) -> list[str]:
+        """One column as strings."""
+        self.require([name])
+        return [r[name] or "" for r in self.rows]
+
+    def numbers(self, name: str) -> np.ndarray:
+        """One column as floats (an empty or unreadable cell is an error naming the row)."""
+        self.require([name])
+        try:
+            return np.array([float(r[name]) for r in self.rows], dtype=float)
+        except (TypeError, ValueError) as e:
+            raise HeadstartError(f"{self.path}: column {name} holds a non-number ({e}); rerun `headstart train`") from e
 
 
 @dataclass(frozen=True)
@@ -46,7 +75,7 @@ class RunData:
     manifest: dict[str, Any]  # headstart.json
     metrics: dict[str, Any]  # metrics.json (test split)
     history: list[dict[str, Any]] = field(default_factory=list)  # history.jsonl, one dict per epoch
-    predictions: Predictions | None = None  # predictions.csv; None when the file is missing
+    predictions: PredictionRows | None = None  # predictions.csv; None when the file is missing
 
     @property
     def labels(self) -> list[str]:
@@ -55,6 +84,13 @@ class RunData:
     @property
     def is_text(self) -> bool:
         return (self.manifest.get("recipe") or {}).get("modality") in ("text", "tfidf")
+
+    @property
+    def task(self) -> Task:
+        """The run's task (``headstart.json`` ``task``; classification for runs saved before tasks)."""
+        from headstart.tasks import task_of_manifest
+
+        return task_of_manifest(self.manifest)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -84,42 +120,26 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_predictions(path: Path, labels: list[str]) -> Predictions | None:
-    """``predictions.csv`` (id,true,pred,confidence,p_<label>...) or None when the file is missing."""
+def read_prediction_rows(path: Path) -> PredictionRows | None:
+    """``predictions.csv`` as raw rows (it must have an ``id`` column), or None when the file is missing."""
     if not path.is_file():
         return None
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    index = {label: i for i, label in enumerate(labels)}
-    missing = [f"p_{label}" for label in labels if rows and f"p_{label}" not in rows[0]]
-    if missing:
-        raise HeadstartError(f"{path} lacks column(s) {', '.join(missing)}; it does not match the run's labels")
-    try:
-        y = np.array([index[r["true"]] for r in rows], dtype=np.int64)
-        pred = np.array([index[r["pred"]] for r in rows], dtype=np.int64)
-    except KeyError as e:
-        raise HeadstartError(f"{path} names class {e} which is not among the run's labels {labels}") from e
-    proba = np.array([[float(r[f"p_{label}"]) for label in labels] for r in rows], dtype=float)
-    return Predictions(
-        ids=[r["id"] for r in rows],
-        y=y,
-        pred=pred,
-        confidence=np.array([float(r["confidence"]) for r in rows], dtype=float),
-        proba=proba.reshape(len(rows), len(labels)),
-        labels=list(labels),
-    )
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = list(reader.fieldnames or [])
+    table = PredictionRows(path, columns, rows)
+    table.require(["id"], "rerun `headstart train` to rewrite it")
+    return table
 
 
 def load_run_data(run_dir: Path) -> RunData:
     """Read ``run_dir``; raises :class:`HeadstartError` naming the missing file when it is not a run directory."""
     run_dir = Path(run_dir)
-    manifest = _read_json(run_dir / MANIFEST)
-    metrics = _read_json(run_dir / METRICS)
-    labels = list(metrics.get("labels") or manifest.get("labels") or [])
     return RunData(
         run_dir=run_dir,
-        manifest=manifest,
-        metrics=metrics,
+        manifest=_read_json(run_dir / MANIFEST),
+        metrics=_read_json(run_dir / METRICS),
         history=read_history(run_dir / HISTORY),
-        predictions=read_predictions(run_dir / PREDICTIONS, labels),
+        predictions=read_prediction_rows(run_dir / PREDICTIONS),
     )

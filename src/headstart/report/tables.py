@@ -1,7 +1,9 @@
 """Comparison tables of finished runs: rich for the terminal, Markdown and JSON for files.
 
 Rows come from :func:`headstart.experiments.summary_row`: metrics with their 95% intervals
-(``ci95``), and with several seeds the mean and ``<metric>_std``.
+(``ci95``), and with several seeds the mean and ``<metric>_std``. The metric columns are the ``summary``
+metrics of the rows' task (``task`` in the rows, else recognized by their keys): accuracy, macro-F1 and
+ROC-AUC for classification, R², MAE and Spearman for regression, mAP, macro-F1 and micro-F1 for multilabel.
 """
 
 from __future__ import annotations
@@ -12,18 +14,37 @@ from typing import Any
 
 from rich.table import Table
 
-__all__ = ["COLUMNS", "format_cell", "rich_table", "markdown_table", "write_comparison"]
+from headstart.report.metric_keys import metric_name, task_of_rows
 
-COLUMNS = [
-    ("strategy", "strategy"),
+__all__ = ["COLUMNS", "columns", "format_cell", "rich_table", "markdown_table", "write_comparison"]
+
+LEAD = [("strategy", "strategy")]
+TRAIL = [("seconds", "wall time (s)"), ("trainable_params", "trainable params"), ("run", "run")]
+COLUMNS = [  # a classification comparison's columns (see :func:`columns`)
+    *LEAD,
     ("accuracy", "accuracy [95% CI]"),
     ("macro_f1", "macro-F1 [95% CI]"),
     ("roc_auc", "ROC-AUC [95% CI]"),
-    ("seconds", "wall time (s)"),
-    ("trainable_params", "trainable params"),
-    ("run", "run"),
+    *TRAIL,
 ]
-METRICS = ("accuracy", "macro_f1", "roc_auc")
+PLAIN = {"strategy", "seconds", "trainable_params", "run", "n_test", "seeds", "task"}  # not metrics
+NOTES = {  # what report.md says each run folder holds, per task
+    "classification": "metrics.json (per-class precision/recall/F1, confusion matrix, calibration),",
+    "regression": "metrics.json (MAE, RMSE, R², correlations with 95% intervals),",
+    "multilabel": "metrics.json (per-label precision/recall/F1/AP and thresholds),",
+}
+
+
+def columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(key, header)`` of each column: strategy, the task's summary metrics, wall time, params, run.
+
+    >>> [h for _, h in columns([{"task": "regression"}])][:4]
+    ['strategy', 'R² [95% CI]', 'MAE [95% CI]', 'Spearman ρ [95% CI]']
+    """
+    from headstart.tasks import get_task
+
+    metrics = get_task(task_of_rows(rows)).summary
+    return [*LEAD, *((k, f"{metric_name(k)} [95% CI]") for k in metrics), *TRAIL]
 
 
 def format_cell(key: str, row: dict[str, Any]) -> str:
@@ -37,7 +58,7 @@ def format_cell(key: str, row: dict[str, Any]) -> str:
     value = row.get(key)
     if value is None:
         return "n/a"
-    if key in METRICS:
+    if key not in PLAIN and isinstance(value, int | float) and not isinstance(value, bool):
         text = f"{value:.3f}"
         if row.get(f"{key}_std") is not None:
             text += f" ± {row[f'{key}_std']:.3f}"
@@ -51,17 +72,21 @@ def format_cell(key: str, row: dict[str, Any]) -> str:
 
 
 def rich_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """The rows as a terminal table, with the columns of their task (:func:`columns`)."""
+    cols = columns(rows)
     table = Table(title=title)
-    for key, header in COLUMNS:
+    for key, header in cols:
         table.add_column(header, justify="left" if key in ("strategy", "run") else "right")
     for row in rows:
-        table.add_row(*(format_cell(k, row) for k, _ in COLUMNS))
+        table.add_row(*(format_cell(k, row) for k, _ in cols))
     return table
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(format_cell(k, row) for k, _ in COLUMNS) + " |" for row in rows]
+    """The rows as a Markdown table, with the columns of their task (:func:`columns`)."""
+    cols = columns(rows)
+    lines = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(format_cell(k, row) for k, _ in cols) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -78,9 +103,10 @@ def write_comparison(out: Path, rows: list[dict[str, Any]], header: dict[str, An
     lines += [markdown_table(rows)]
     warnings = sorted({w for r in rows for w in r.get("warnings", [])})
     lines += [f"- warning: {w}" for w in warnings] + ([""] if warnings else [])
+    held = NOTES.get(task_of_rows(rows), "metrics.json,")
     lines += [
-        "Each run directory holds report.html, metrics.json (per-class precision/recall/F1, confusion matrix,",
-        "calibration), history.jsonl (per-epoch loss and validation metrics) and the model with its recipe.",
+        f"Each run directory holds report.html, {held} history.jsonl (per-epoch loss and validation metrics)",
+        "and the model with its recipe.",
         "",
     ]
     md.write_text("\n".join(lines))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from headstart.report.metric_keys import metric_name
+
 __all__ = ["verdict", "intervals_overlap"]
 
 SCRATCH = "scratch"
@@ -21,14 +23,17 @@ def intervals_overlap(a: list[float] | None, b: list[float] | None) -> bool | No
 
 
 def verdict(rows: list[dict[str, Any]], metric: str = "macro_f1") -> str:
-    """Best pretrained strategy against ``scratch`` on ``metric``, with what the 95% intervals say.
+    """Best pretrained strategy against ``scratch`` on ``metric`` (the task's ``primary``: macro-F1, R², mAP;
+    higher is better), with what the 95% intervals say.
 
     >>> rows = [{"strategy": "scratch", "macro_f1": 0.70, "ci95": {"macro_f1": [0.66, 0.74]}},
     ...         {"strategy": "finetune", "macro_f1": 0.85, "ci95": {"macro_f1": [0.82, 0.88]}}]
     >>> verdict(rows)
     'transfer helps: finetune is +15.0 macro-F1 points over scratch (0.850 vs 0.700), 95% CIs do not overlap'
+    >>> verdict([dict(r, r2=r["macro_f1"], ci95={}) for r in rows], "r2")[:60]
+    'transfer may help: finetune is +15.0 R² points over scratch '
     """
-    name = metric.replace("macro_f1", "macro-F1").replace("_", " ")
+    name = metric_name(metric)
     scored = [r for r in rows if r.get(metric) is not None]
     base = next((r for r in scored if r["strategy"] == SCRATCH), None)
     pretrained = [r for r in scored if r["strategy"] != SCRATCH]

@@ -10,15 +10,17 @@ inference path as every other run, without pickling a scikit-learn object.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from headstart.backbones.tfidf import TfidfClassifier, TfidfRecipe
+from headstart.tasks.base import ProbeResult
+from headstart.tasks.sparse_heads import logistic_head
 
 __all__ = ["TfidfFit", "fit_tfidf"]
 
@@ -30,7 +32,10 @@ class TfidfFit:
     model: TfidfClassifier
     recipe: TfidfRecipe  # with the fitted vocabulary
     C: float  # the inverse regularization strength chosen on validation
-    history: list[dict[str, float]]  # val accuracy per C tried
+    history: list[dict[str, float]]  # the validation score per C tried
+
+
+SparseHead = Callable[[Any, np.ndarray, Any, np.ndarray], ProbeResult]  # (x_train, y_train, x_val, y_val) -> head
 
 
 def fit_tfidf(
@@ -38,11 +43,12 @@ def fit_tfidf(
     y_train: np.ndarray,
     val_texts: Sequence[str],
     y_val: np.ndarray,
-    num_classes: int,
-    cs: Sequence[float] = (0.3, 1.0, 3.0, 10.0, 30.0),
+    num_outputs: int,
+    head: SparseHead | None = None,
     recipe: TfidfRecipe | None = None,
 ) -> TfidfFit:
-    """Fit the vectorizer on the training texts and pick C on validation (accuracy, then log loss)."""
+    """Fit the vectorizer on the training texts, then the task's linear ``head`` on the sparse TF-IDF rows
+    (default: multinomial logistic regression over ``num_outputs`` classes, C chosen on validation)."""
     recipe = recipe or TfidfRecipe()
     vec = TfidfVectorizer(
         ngram_range=(1, recipe.ngram_max),
@@ -53,33 +59,15 @@ def fit_tfidf(
     )
     x_train = vec.fit_transform(train_texts)
     x_val = vec.transform(val_texts)
-    best, history = None, []
-    for c in cs:
-        clf = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
-        acc = float((clf.predict(x_val) == y_val).mean())
-        history.append({"C": float(c), "val_accuracy": acc})
-        if best is None or acc > best[0]:
-            best = (acc, c, clf)
-    assert best is not None
-    _, c, clf = best
+    if head is None:
+        fit = logistic_head(x_train, y_train, x_val, y_val, num_outputs)
+    else:
+        fit = head(x_train, y_train, x_val, y_val)
     vocabulary = [t for t, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
-    model = TfidfClassifier(vocabulary, num_classes)
-    weight, bias = _full_coef(clf, num_classes, len(vocabulary))
+    model = TfidfClassifier(vocabulary, num_outputs)
     with torch.no_grad():
         model.idf.copy_(torch.from_numpy(vec.idf_.astype(np.float32)))
-        model.head.weight.copy_(torch.from_numpy(weight))
-        model.head.bias.copy_(torch.from_numpy(bias))
-    logger.info("tf-idf: %d terms, C=%g", len(vocabulary), c)
-    return TfidfFit(model, replace(recipe, vocabulary=tuple(vocabulary)), float(c), history)
-
-
-def _full_coef(clf: LogisticRegression, num_classes: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(K, V) weights and (K,) biases; binary problems become two symmetric rows (same softmax)."""
-    coef, intercept = clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32)
-    if coef.shape[0] == 1:
-        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    weight = np.zeros((num_classes, dim), dtype=np.float32)
-    bias = np.full(num_classes, -1e4, dtype=np.float32)  # classes absent from training are never predicted
-    weight[clf.classes_] = coef
-    bias[clf.classes_] = intercept
-    return weight, bias
+        model.head.weight.copy_(torch.from_numpy(fit.weight.astype(np.float32)))
+        model.head.bias.copy_(torch.from_numpy(fit.bias.astype(np.float32)))
+    logger.info("tf-idf: %d terms, C=%g", len(vocabulary), fit.C)
+    return TfidfFit(model, replace(recipe, vocabulary=tuple(vocabulary)), float(fit.C), fit.history)

@@ -9,14 +9,16 @@ runner, the train loop, evaluate and predict ask the task instead of assuming so
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from headstart.errors import HeadstartError
 from headstart.registry import unknown_choice
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
     from torch import nn
 
@@ -48,17 +50,39 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class Task:
-    """One kind of target and everything the pipeline needs to train, score and report it."""
+    """One kind of target and everything the pipeline needs to train, score and report it.
 
-    name: str  # classification | ...
+    A registered task is a template; a run uses it bound to its training targets (:attr:`bind`: regression
+    standardizes targets with the training mean and std), and a saved run restores the bound task from
+    ``headstart.json`` (``task_state``)."""
+
+    name: str  # classification | regression | multilabel
     summary: tuple[str, ...]  # the metrics.json keys a run is summed up by (repr, tables), most telling first
+    primary: str  # the metric ``compare`` verdicts and ``--seeds`` aggregation rank runs by
+    empty_labels: bool  # an example may have no label at all (multi-label: an empty set)
+    # -- data ----------------------------------------------------------------------------------------------
+    # the readers' labels (class index over label strings) as this task's targets: (data, config) -> data
+    encode: Callable[[Any, RunConfig], Any]
+    # stratified parts of a split: (targets of the examples to split, fractions, seed) -> [rest, *parts]
+    stratify: Callable[[np.ndarray, list[float], int], list[np.ndarray]]
+    # one stratum per example, for ``limit_per_class`` and balanced sampling: targets -> (N,) int
+    strata: Callable[[np.ndarray], np.ndarray]
+    # what ``headstart.json`` records about the targets: (data) -> {"class_counts": ...} or value ranges
+    target_summary: Callable[[Any], dict[str, Any]]
+    # other labelled data in a saved run's terms (evaluate): (data, the run's labels, its config) -> targets
+    align: Callable[[Any, list[str], RunConfig], np.ndarray]
+    # -- the head --------------------------------------------------------------------------------------------
     # the head's width for the data's labels
     num_outputs: Callable[[list[str]], int]
     # refuse settings that do not apply to this data, before any work: (config, data) -> None
     check: Callable[[RunConfig, Any], None]
+    # this task for one run's training targets (identity where nothing is fitted)
+    bind: Callable[[np.ndarray], Task]
+    # a bound task back from its ``state`` (what a run saves)
+    restore: Callable[[dict[str, Any]], Task]
     # the training loss on logits: (config, data, training rows) -> module(logits, targets)
     loss: Callable[[RunConfig, Any, np.ndarray], nn.Module]
-    # logits (B, K) -> the scores metrics and predictions read (class probabilities, ...)
+    # logits (B, K) -> the scores metrics and predictions read (class probabilities, values, ...)
     scores: Callable[[torch.Tensor], torch.Tensor]
     # validation record fields of one epoch: (targets, scores, labels) -> {"val_loss": ..., ...}
     validate: Callable[[np.ndarray, np.ndarray, list[str]], dict[str, float]]
@@ -66,18 +90,25 @@ class Task:
     select: Callable[[dict[str, Any]], tuple[float, ...]]
     # the probe on cached features: (x_train, y_train, x_val, y_val, labels, config) -> fitted head
     fit_probe: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], RunConfig], ProbeResult]
-    # lp-ft: a temperature for the probe's logits, fitted on validation: (logits, targets) -> T
+    # a linear head on sparse TF-IDF rows (text scratch): (x_train, y_train, x_val, y_val, labels) -> head
+    sparse_head: Callable[[Any, np.ndarray, Any, np.ndarray, list[str]], ProbeResult]
+    # lp-ft: a temperature for the probe's logits, fitted on validation: (logits, targets) -> T (1: none)
     calibrate: Callable[[np.ndarray, np.ndarray], float]
-    # hard predictions from scores: (scores, labels, decision threshold or None) -> per-row decisions
-    decide: Callable[[np.ndarray, list[str], float | None], np.ndarray]
-    # the decision threshold a run tunes on validation, or None: (config, validation scores thunk)
-    tune_threshold: Callable[[RunConfig, Callable[[], tuple[np.ndarray, np.ndarray]]], float | None]
+    # -- decisions, metrics, files ---------------------------------------------------------------------------
+    # hard predictions from scores: (scores, labels, decision threshold(s) or None) -> classes, values, label rows
+    decide: Callable[[np.ndarray, list[str], Any], np.ndarray]
+    # the decision rule a run tunes on validation (a binary threshold, per-label thresholds) or None:
+    # (config, validation (targets, scores) thunk)
+    tune_threshold: Callable[[RunConfig, Callable[[], tuple[np.ndarray, np.ndarray]]], Any]
     # metrics.json of a held-out set: (targets, scores, labels, threshold, n_boot, seed) -> dict
-    metrics: Callable[[np.ndarray, np.ndarray, list[str], float | None, int, int], dict[str, Any]]
+    metrics: Callable[[np.ndarray, np.ndarray, list[str], Any, int, int], dict[str, Any]]
     # predict's record fields for one row of scores: (scores (K,), labels, threshold) -> {"label": ..., ...}
-    record: Callable[[np.ndarray, list[str], float | None], dict[str, Any]]
+    record: Callable[[np.ndarray, list[str], Any], dict[str, Any]]
     # predictions.csv: (ids, targets, scores, labels, threshold) -> CSV text
-    predictions_csv: Callable[[list[str], np.ndarray, np.ndarray, list[str], float | None], str]
+    predictions_csv: Callable[[list[str], np.ndarray, np.ndarray, list[str], Any], str]
+    # the report's task sections: (RunData, example lookup or None) -> HTML sections
+    report: Callable[[Any, Any], Sequence[str]]
+    state: dict[str, Any] = field(default_factory=dict)  # what :attr:`bind` fitted (saved with the run)
 
 
 TASKS: dict[str, Task] = {}
@@ -104,9 +135,27 @@ def known_tasks() -> list[str]:
 
 
 def task_of_manifest(manifest: dict[str, Any]) -> Task:
-    """The task a saved run was trained for (``headstart.json`` ``task``; classification before it was written)."""
-    return get_task(str(manifest.get("task") or DEFAULT_TASK))
+    """The bound task a saved run was trained for (``headstart.json`` ``task`` and ``task_state``; runs saved
+    before tasks were recorded are classification runs)."""
+    task = get_task(str(manifest.get("task") or DEFAULT_TASK))
+    return task.restore(manifest.get("task_state") or {})
+
+
+def table_layout_only(data: Any, task: str, what: str) -> None:
+    """Refuse class-folder layouts for tasks whose label is not a class name (``what``: the label cell)."""
+    if getattr(data, "layout", "table") == "folders":
+        raise HeadstartError(
+            f"{data.source!r} is a folder layout (one subfolder per class), but --task {task} reads {what} from a "
+            "label column: pass a CSV / TSV with path,label (images) or text,label (texts) rows, or a JSONL file"
+        )
+
+
+def raw_labels(data: Any) -> list[str]:
+    """Each example's label string as the reader saw it (readers index the distinct strings)."""
+    return [data.labels[int(t)] for t in np.asarray(data.targets)]
 
 
 def _load_plugins() -> None:
     import headstart.tasks.classification  # noqa: F401
+    import headstart.tasks.multilabel  # noqa: F401
+    import headstart.tasks.regression  # noqa: F401

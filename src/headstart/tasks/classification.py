@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,15 +19,20 @@ from torch import nn
 
 from headstart.config import RunConfig
 from headstart.data.balance import class_weights
+from headstart.data.sources import check_class_counts
+from headstart.data.splits import stratified_split
 from headstart.errors import HeadstartError
 from headstart.metrics.classification import compute_metrics, log_loss_from_proba, predict_labels
 from headstart.metrics.threshold import tune_threshold
 from headstart.tasks.base import ProbeResult, Task, register_task
 from headstart.tasks.softmax_probe import fit_probe
+from headstart.tasks.sparse_heads import logistic_head
 
 __all__ = ["CLASSIFICATION", "fit_temperature"]
 
 logger = logging.getLogger(__name__)
+
+NUMERIC_HINT = 10  # more distinct all-number labels than this: probably a score, not classes
 
 
 def _check(cfg: RunConfig, data: Any) -> None:
@@ -36,6 +41,50 @@ def _check(cfg: RunConfig, data: Any) -> None:
             f"eval.threshold={cfg.eval.threshold} tunes a binary decision threshold, but {cfg.data.source!r} has "
             f"{len(data.labels)} classes; drop eval.threshold"
         )
+
+
+def _encode(data: Any, cfg: RunConfig) -> Any:
+    """Class names are the readers' labels already; check there are >= 2 classes with >= 2 examples each, and
+    point at ``--task regression`` when the labels are many distinct numbers."""
+    numeric = len(data.labels) > NUMERIC_HINT and all(_is_number(label) for label in data.labels)
+    hint = (
+        f"; its {len(data.labels)} labels are all numbers: for a score per example use --task regression"
+        if numeric
+        else ""
+    )
+    try:
+        check_class_counts(data, "examples")
+    except HeadstartError as exc:
+        raise HeadstartError(f"{exc}{hint}") from None
+    if numeric:
+        logger.warning("%s: %d distinct numeric labels%s", data.source, len(data.labels), hint)
+    return data
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _align(data: Any, labels: list[str], cfg: RunConfig) -> np.ndarray:
+    """Targets of ``data`` re-indexed into the run's label order; unknown labels are an error."""
+    unknown = [label for label in data.labels if label not in labels]
+    if unknown:
+        raise HeadstartError(
+            f"labels {', '.join(map(repr, unknown))} in {data.source!r} are not among the run's labels "
+            f"({', '.join(labels)}); evaluate on data with the same classes"
+        )
+    mapping = np.asarray([labels.index(label) for label in data.labels], dtype=np.int64)
+    return mapping[data.targets]
+
+
+def _report(data: Any, examples: Any) -> Sequence[str]:
+    from headstart.report.classification import sections
+
+    return sections(data, examples)
 
 
 def _weights(cfg: RunConfig, data: Any, rows: np.ndarray) -> np.ndarray | None:
@@ -115,10 +164,19 @@ def _predictions_csv(
     return buf.getvalue()
 
 
-CLASSIFICATION = register_task(
+CLASSIFICATION: Task = register_task(
     Task(
         name="classification",
         summary=("accuracy", "macro_f1", "roc_auc"),
+        primary="macro_f1",
+        empty_labels=False,
+        encode=_encode,
+        stratify=stratified_split,
+        strata=lambda targets: np.asarray(targets, dtype=np.int64),
+        target_summary=lambda data: {"class_counts": data.class_counts()},
+        align=_align,
+        bind=lambda targets: CLASSIFICATION,  # nothing is fitted to the targets
+        restore=lambda state: CLASSIFICATION,
         num_outputs=len,
         check=_check,
         loss=_loss,
@@ -126,11 +184,13 @@ CLASSIFICATION = register_task(
         validate=_validate,
         select=lambda record: (record["val_accuracy"], -record["val_loss"]),
         fit_probe=_fit_probe,
+        sparse_head=lambda x, y, xv, yv, labels: logistic_head(x, y, xv, yv, len(labels)),
         calibrate=fit_temperature,
         decide=predict_labels,
         tune_threshold=_tune_threshold,
         metrics=_metrics,
         record=_record,
         predictions_csv=_predictions_csv,
+        report=_report,
     )
 )

@@ -1,29 +1,33 @@
 """``headstart advise``: recommend a backbone and a strategy, with the reasons in plain words.
 
-The backbone is the pretrained candidate with the best validation accuracy of the linear probe
-(ties: higher LogME), a direct held-out measurement. On bench/bench_rank.py neither it nor LogME
-wins everywhere (Kendall tau vs fine-tuned accuracy: probe 0.40 and 0.74, LogME 0.80 and 0.60 on
-Fashion-MNIST and ELPV; bench/README.md), and the backbones it chooses between are mostly within
-noise of each other, which the reasons say.
-The facts come from ``rank`` (LogME, probe accuracy per candidate) and from the data (examples per
-class); the domain distance comes from ``--reference DATA`` (proxy A-distance between a sample of
+The backbone is the pretrained candidate with the best validation score of the linear probe
+(accuracy, R2 or mean average precision, by the task; ties: higher LogME), a direct held-out
+measurement. On bench/bench_rank.py neither it nor LogME wins everywhere (Kendall tau vs fine-tuned
+accuracy: probe 0.40 and 0.74, LogME 0.80 and 0.60 on Fashion-MNIST and ELPV; bench/README.md), and
+the backbones it chooses between are mostly within noise of each other, which the reasons say.
+The facts come from ``rank`` (LogME, probe score per candidate) and from the data: training examples
+per class (regression: per value range, the quantile ranges of the target that splits and
+``--limit-per-class`` stratify on; multi-label: per label, its positive examples; :data:`GROUPS`).
+The domain distance comes from ``--reference DATA`` (proxy A-distance between a sample of
 the pretraining domain and the target) or, for image backbones with an ImageNet head, from how
 confident that head is on the target images. :func:`advise` is a pure function of those facts; the
 rules, in order (the first that applies picks the strategy), are documented in the README:
 
 1. a random-weights control probes at least as well as every pretrained backbone -> ``scratch``;
-2. fewer than 5 training examples in some class -> ``linear-probe``;
-3. the probe already reaches >= 0.97 accuracy on a validation split of at least 30 examples
-   -> ``linear-probe``;
-4. at most 20 training examples per class (median) -> ``linear-probe``, then ``lp-ft``;
+2. fewer than 5 training examples in some class (value range, label) -> ``linear-probe``;
+3. the probe already reaches >= 0.97 (accuracy, R2, mAP) on a validation split of at least 30
+   examples -> ``linear-probe``;
+4. at most 20 training examples per class (value range, label; median) -> ``linear-probe``, then
+   ``lp-ft``;
 5. text data -> ``lp-ft`` (the best text strategy measured in bench/README.md);
 6. far from the pretraining domain (PAD >= 1.5, or mean source confidence < 0.35) with at least
-   50 examples per class -> ``finetune`` (every layer must adapt);
+   50 examples per class (value range, label) -> ``finetune`` (every layer must adapt);
 7. otherwise -> ``progressive`` (headstart's default).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,11 +38,13 @@ from headstart.data.dataset import Dataset
 from headstart.data.loader import SkipLog
 from headstart.engine.runtime import resolve_runtime
 from headstart.modalities import get_modality
+from headstart.tasks.base import DEFAULT_TASK
+from headstart.tasks.regression import value_bins
 from headstart.transferability.features import candidate_features, parse_candidates
-from headstart.transferability.rank import RankRow, ranked_examples
+from headstart.transferability.rank import RankRow, ranked_examples, scoring_for
 from headstart.transferability.shift import proxy_a_distance
 
-__all__ = ["Facts", "Advice", "advise", "gather_facts", "FAR_PAD", "LOW_CONFIDENCE"]
+__all__ = ["Facts", "Advice", "Groups", "GROUPS", "advise", "gather_facts", "FAR_PAD", "LOW_CONFIDENCE"]
 
 MIN_PER_CLASS = 5
 SEPARATED = 0.97
@@ -47,19 +53,46 @@ FEW_PER_CLASS = 20
 ENOUGH_TO_ADAPT = 50
 FAR_PAD = 1.5
 LOW_CONFIDENCE = 0.35
-CLOSE = 0.01  # probe accuracies this close are reported as a tie
+CLOSE = 0.01  # probe scores this close are reported as a tie
+
+
+@dataclass(frozen=True)
+class Groups:
+    """What the per-class facts count for one task (a row of :data:`GROUPS`)."""
+
+    noun: str  # "few examples per <noun>"
+    smallest: str  # "only 3 training example(s) <smallest>"
+    separated: str  # "the features already <separated> (probe ...)"
+    counts: Callable[[np.ndarray, int], np.ndarray]  # (training targets, number of labels) -> examples per group
+
+
+GROUPS: dict[str, Groups] = {
+    "classification": Groups(
+        "class", "in the smallest class", "separate the classes", lambda y, k: np.bincount(y, minlength=k)
+    ),
+    "regression": Groups(
+        "value range",
+        "in the sparsest range of target values",
+        "predict the target",
+        lambda y, k: np.unique(value_bins(y), return_counts=True)[1],  # the ranges splits stratify on
+    ),
+    "multilabel": Groups("label", "with the rarest label", "separate the labels", lambda y, k: y.sum(0)),
+}
+"""Per task: the groups whose training examples the facts count, and how reasons name them."""
 
 
 @dataclass
 class Facts:
     modality: str  # image | text
-    num_classes: int
-    min_train_per_class: int  # training examples in the smallest class
+    num_classes: int  # classes (labels for multi-label; 1 for regression)
+    min_train_per_class: int  # training examples in the smallest class (value range, label: GROUPS)
     median_train_per_class: float
-    n_val: int  # validation examples behind the probe accuracy
+    n_val: int  # validation examples behind the probe score
     ranked: list[RankRow]  # best LogME first (as ``rank`` returns them)
     reference_pad: float | None = None  # proxy A-distance to --reference (None without one)
     source_confidence: float | None = None  # mean max softmax of the source head on the target
+    task: str = DEFAULT_TASK  # classification | regression | multilabel
+    n_train: int | None = None  # training examples
 
 
 @dataclass
@@ -75,8 +108,14 @@ class Advice:
 
 
 def _key(row: RankRow) -> tuple[float, float]:
-    """How candidates are compared: validation probe accuracy, then LogME."""
-    return (row.probe_accuracy, row.logme)
+    """How candidates are compared: the probe's validation score (higher is better), then LogME."""
+    return (row.probe_score, row.logme)
+
+
+def _score(row: RankRow) -> str:
+    """The probe's score as reasons quote it: "0.912" for accuracy, "R2 0.912", "mAP 0.912"."""
+    short = scoring_for(row.task).short
+    return f"{row.probe_score:.3f}" if row.metric == "accuracy" else f"{short} {row.probe_score:.3f}"
 
 
 def _far(facts: Facts) -> str | None:
@@ -94,6 +133,7 @@ def _far(facts: Facts) -> str | None:
 
 def _strategy(facts: Facts, best: RankRow) -> tuple[str, str | None, str]:
     """(strategy, then, reason) by the rules of the module docstring."""
+    groups = GROUPS[facts.task]
     controls = [r for r in facts.ranked if not r.pretrained]
     if controls and max(_key(r) for r in controls) >= _key(best):
         return "scratch", None, "pretrained features score no better than random ones: transfer does not help here"
@@ -101,21 +141,21 @@ def _strategy(facts: Facts, best: RankRow) -> tuple[str, str | None, str]:
         return (
             "linear-probe",
             None,
-            f"only {facts.min_train_per_class} training example(s) in the smallest class: too few to fine-tune "
+            f"only {facts.min_train_per_class} training example(s) {groups.smallest}: too few to fine-tune "
             "without overfitting, so keep the backbone frozen",
         )
-    if best.probe_accuracy >= SEPARATED and facts.n_val >= TRUSTED_VAL:
+    if best.probe_score >= SEPARATED and facts.n_val >= TRUSTED_VAL:
         return (
             "linear-probe",
             None,
-            f"the features already separate the classes (probe {best.probe_accuracy:.3f} on validation): "
+            f"the features already {groups.separated} (probe {_score(best)} on validation): "
             "fine-tuning has little left to win",
         )
     if facts.median_train_per_class <= FEW_PER_CLASS:
         return (
             "linear-probe",
             "lp-ft",
-            f"few examples per class ({facts.median_train_per_class:g}): start with a linear probe, then "
+            f"few examples per {groups.noun} ({facts.median_train_per_class:g}): start with a linear probe, then "
             "lp-ft if you can afford it (it starts from the probe, so it cannot do much worse)",
         )
     preferred = get_modality(facts.modality).fine_tune_advice
@@ -140,10 +180,10 @@ def advise(facts: Facts) -> Advice:
     ordered = sorted(pretrained, key=_key, reverse=True)
     best = ordered[0]
     reasons = [
-        f"{best.backbone} has the best linear-probe accuracy on validation ({best.probe_accuracy:.3f}, "
-        f"LogME {best.logme:.3f}) of {len(pretrained)} pretrained candidates"
+        f"{best.backbone} has the best linear-probe {scoring_for(best.task).name} on validation "
+        f"({best.probe_score:.3f}, LogME {best.logme:.3f}) of {len(pretrained)} pretrained candidates"
     ]
-    close = [r for r in ordered[1:] if best.probe_accuracy - r.probe_accuracy <= CLOSE]
+    close = [r for r in ordered[1:] if best.probe_score - r.probe_score <= CLOSE]
     if close:
         reasons.append(
             f"{', '.join(r.backbone for r in close)} probe(s) within {CLOSE:.0%} of it: on a small validation "
@@ -152,6 +192,7 @@ def advise(facts: Facts) -> Advice:
     strategy, then, why = _strategy(facts, best)
     reasons.insert(0, why)
     summary = {k: v for k, v in asdict(facts).items() if k != "ranked"}
+    summary["counted_per"] = GROUPS[facts.task].noun  # what min / median_train_per_class count examples of
     return Advice(best.backbone, strategy, reasons, then, summary)
 
 
@@ -165,7 +206,8 @@ def gather_facts(
     the pretraining domain) adds the proxy A-distance between it and the target, through the best
     pretrained backbone's features."""
     images, splits = data
-    counts = np.bincount(images.targets[splits["train"]], minlength=len(images.labels))
+    task = cfg.task.kind
+    counts = GROUPS[task].counts(np.asarray(images.targets)[splits["train"]], len(images.labels))
     best = max((r for r in ranked if r.pretrained), key=_key)
     pad = None
     if reference is not None:
@@ -184,4 +226,6 @@ def gather_facts(
         ranked=ranked,
         reference_pad=pad,
         source_confidence=best.source_confidence,
+        task=task,
+        n_train=len(splits["train"]),
     )

@@ -14,6 +14,7 @@ tasks or across estimators.
 
 Features are float arrays of shape ``(N, D)``; labels are integer arrays of shape ``(N,)`` with
 values ``0..C-1``. Bad inputs raise :class:`ValueError` naming the problem and the fix.
+Real-valued and multi-label targets have theirs in :mod:`headstart.transferability.target_estimators`.
 """
 
 from __future__ import annotations
@@ -227,10 +228,19 @@ def logme(features: ArrayLike, labels: ArrayLike) -> float:
     """
     f = _check_features(features)
     y = _check_labels(labels, len(f))
+    return _mean_evidence(f, _one_vs_rest(y))
+
+
+def _one_vs_rest(y: NDArray[np.int64]) -> list[NDArray[np.float64]]:
+    """The indicator target ``[y == c]`` of every class present."""
+    return [(y == c).astype(np.float64) for c in np.unique(y)]
+
+
+def _mean_evidence(f: NDArray[np.float64], targets: list[NDArray[np.float64]]) -> float:
+    """Mean over ``targets`` of the maximised log evidence of each, divided by N (one spectrum for all)."""
     sigma, u = _spectrum(f)
     if len(sigma) == 0:
         raise ValueError("features are all zero (rank 0); LogME needs features that vary")
-    targets = [(y == c).astype(np.float64) for c in np.unique(y)]  # one-vs-rest, classes present
     evidences = [_max_evidence(sigma, u, t).evidence for t in targets]
     return float(np.mean(evidences) / len(f))
 
@@ -325,6 +335,25 @@ def nce(source_labels: ArrayLike, labels: ArrayLike) -> float:
 # ----------------------------------------------------------------------------- kNN
 
 
+def _knn_inputs(
+    train_features: ArrayLike, val_features: ArrayLike, k: int, who: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+    """Checked train and validation features and ``k`` clipped to the train size."""
+    x_train = _check_features(train_features, name="train_features")
+    x_val = _check_features(val_features, name="val_features")
+    if x_val.shape[1] != x_train.shape[1]:
+        raise ValueError(
+            f"val_features have {x_val.shape[1]} dimensions but train_features have "
+            f"{x_train.shape[1]}; extract both with the same backbone"
+        )
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}; the usual choice is 10 or 20")
+    k_used = min(int(k), len(x_train))
+    if k_used < k:
+        logger.info("%s: k=%d clipped to the %d training samples", who, k, k_used)
+    return x_train, x_val, k_used
+
+
 def knn_accuracy(
     train_features: ArrayLike,
     train_labels: ArrayLike,
@@ -341,20 +370,9 @@ def knn_accuracy(
         >>> knn_accuracy([[1, 0], [0, 1]], [0, 1], [[2, 0.1], [0.1, 3]], [0, 1], k=1)
         1.0
     """
-    x_train = _check_features(train_features, name="train_features")
+    x_train, x_val, k_used = _knn_inputs(train_features, val_features, k, "knn_accuracy")
     y_train = _check_labels(train_labels, len(x_train), name="train_labels")
-    x_val = _check_features(val_features, name="val_features")
     y_val = _check_labels(val_labels, len(x_val), name="val_labels", min_classes=1)
-    if x_val.shape[1] != x_train.shape[1]:
-        raise ValueError(
-            f"val_features have {x_val.shape[1]} dimensions but train_features have "
-            f"{x_train.shape[1]}; extract both with the same backbone"
-        )
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}; the usual choice is 10 or 20")
-    k_used = min(int(k), len(x_train))
-    if k_used < k:
-        logger.info("knn_accuracy: k=%d clipped to the %d training samples", k, k_used)
     clf = KNeighborsClassifier(n_neighbors=k_used, metric="cosine", weights="distance")
     clf.fit(x_train, y_train)
     return float(np.mean(clf.predict(x_val) == y_val))

@@ -10,6 +10,8 @@ Three views, from cached features:
 * **label transfer**, when both datasets have the same classes: a linear probe fitted on the
   source's training split, scored on the source's test split and on every target example; the
   drop is what the shift costs a model that is not adapted.
+
+Classification data only (:data:`SHIFT_TASKS`): another ``task.kind`` is refused before any work.
 """
 
 from __future__ import annotations
@@ -32,9 +34,21 @@ from headstart.errors import HeadstartError
 from headstart.tasks.softmax_probe import fit_probe
 from headstart.transferability.features import Candidate, candidate_features
 
-__all__ = ["ShiftReport", "proxy_a_distance", "feature_shift", "measure_shift"]
+__all__ = ["ShiftReport", "SHIFT_TASKS", "check_shift_task", "proxy_a_distance", "feature_shift", "measure_shift"]
 
 MEDIUM_EFFECT = 0.5  # Cohen's "medium" standardized mean difference
+SHIFT_TASKS = ("classification",)  # the probe-transfer drop is a class accuracy
+
+
+def check_shift_task(task: str) -> None:
+    """Refuse a task ``shift`` does not measure (anything but classification), naming what it supports."""
+    if task not in SHIFT_TASKS:
+        raise HeadstartError(
+            f"headstart shift supports --task {' / '.join(SHIFT_TASKS)} only (its probe-transfer drop is a class "
+            f"accuracy), not --task {task}; leave task.kind at classification to compare the two sets "
+            "(the proxy A-distance and feature shift do not read the labels), or rank each set with "
+            f"headstart rank --task {task}"
+        )
 
 
 @dataclass
@@ -114,6 +128,7 @@ def measure_shift(
     target: Dataset,
 ) -> ShiftReport:
     """Compare ``source`` (prepared, with splits) and ``target`` through ``candidate``'s features."""
+    check_shift_task(cfg.task.kind)
     start = time.perf_counter()
     runtime = resolve_runtime(cfg.train)
     src, src_splits = source
