@@ -36,6 +36,8 @@ def run_set(source: str, task: str, primary: str, second: str, args: argparse.Na
     from headstart.config import resolve_run_config
 
     settings = {"data.limit_per_class": args.limit, "train.epochs": args.epochs, "model.backbone": args.backbone}
+    if args.lr is not None:
+        settings["optim.lr"] = args.lr
     cfg = resolve_run_config(source, None, settings=settings, task=task)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,7 +46,8 @@ def run_set(source: str, task: str, primary: str, second: str, args: argparse.Na
         print(f"{source}: compare took {time.perf_counter() - start:.0f} s")
         for name, summaries in result.runs.items():
             rows.append({"strategy": name, "metrics": summaries[0].metrics, "seconds": summaries[0].seconds})
-    print(f"\n{source} (--task {task}, {args.backbone}, {args.epochs} epochs, limit {args.limit}/stratum)")
+    lr = "" if args.lr is None else f", lr {args.lr:g}"
+    print(f"\n{source} (--task {task}, {args.backbone}, {args.epochs} epochs, limit {args.limit}/stratum{lr})")
     print(f"| strategy | {primary} [95% CI] | {second} | wall time (s) |\n|---|---|---|---:|")
     for r in rows:
         m = r["metrics"]
@@ -74,6 +77,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=120, help="examples per stratum (value range / rarest label)")
     ap.add_argument("--strategies", default="scratch,linear-probe,finetune,lp-ft,progressive")
     ap.add_argument("--only", default=None, help="regression or multilabel: run one set")
+    ap.add_argument("--lr", type=float, default=None, help="optim.lr (head); default: the config's 1e-3")
     args = ap.parse_args()
     for source, task, primary, second in SETS:
         if args.only in (None, task):

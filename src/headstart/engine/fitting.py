@@ -9,6 +9,7 @@ branches on a strategy, a modality or a task: they are asked.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +38,8 @@ from headstart.strategies.lp_ft import scale_head
 from headstart.tasks import ProbeResult, Task
 
 __all__ = ["RunContext", "Scored", "Fitted", "RunFitter"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,9 @@ class RunFitter:
         run = self.run
         torch.manual_seed(run.cfg.train.seed)  # the fresh head's init (and scratch's whole network) follow the seed
         outputs = run.task.num_outputs(run.data.labels)
-        pretrained, drop = run.strategy.pretrained, run.cfg.model.drop_rate
+        pretrained, drop = run.strategy.pretrained, run.cfg.model.drop_rate if run.task.head_dropout else 0.0
+        if drop != run.cfg.model.drop_rate:
+            logger.info("--task %s trains without dropout before the head (model.drop_rate unused)", run.task.name)
         return build_backbone(run.spec, outputs, run.cfg.preprocess, pretrained=pretrained, drop_rate=drop)
 
     def fitted(

@@ -60,6 +60,7 @@ class Task:
     summary: tuple[str, ...]  # the metrics.json keys a run is summed up by (repr, tables), most telling first
     primary: str  # the metric ``compare`` verdicts and ``--seeds`` aggregation rank runs by
     empty_labels: bool  # an example may have no label at all (multi-label: an empty set)
+    head_dropout: bool  # dropout before the head suits it (regression: no, it inflates the output's variance)
     # -- data ----------------------------------------------------------------------------------------------
     # the readers' labels (class index over label strings) as this task's targets: (data, config) -> data
     encode: Callable[[Any, RunConfig], Any]

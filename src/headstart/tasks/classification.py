@@ -170,6 +170,7 @@ CLASSIFICATION: Task = register_task(
         summary=("accuracy", "macro_f1", "roc_auc"),
         primary="macro_f1",
         empty_labels=False,
+        head_dropout=True,
         encode=_encode,
         stratify=stratified_split,
         strata=lambda targets: np.asarray(targets, dtype=np.int64),

@@ -202,6 +202,7 @@ MULTILABEL: Task = register_task(
         summary=("mean_average_precision", "macro_f1", "micro_f1"),
         primary="mean_average_precision",
         empty_labels=True,
+        head_dropout=True,
         encode=_encode,
         stratify=iterative_split,
         strata=_strata,

@@ -157,6 +157,7 @@ def _bound(mean: float, std: float) -> Task:
         summary=("r2", "mae", "spearman"),
         primary="r2",
         empty_labels=False,
+        head_dropout=False,  # a dropped feature times the probe's (standardization-folded) weight moves the value
         encode=_encode,
         stratify=lambda targets, fractions, seed: stratified_split(value_bins(targets), fractions, seed),
         strata=value_bins,
