@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -20,6 +21,21 @@ from headstart.data import ImageSet, load_images  # noqa: E402
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with an empty feature cache of its own."""
     monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path / "feature-cache"))
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask for the test (subprocesses inherit it), restored after."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def file_mode(path: Path) -> int:
+    """The permission bits of ``path`` (e.g. 0o644)."""
+    return path.stat().st_mode & 0o777
 
 
 @pytest.fixture(scope="session")

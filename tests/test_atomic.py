@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from headstart._atomic import atomic_dir, atomic_path, write_bytes_atomic, write_text_atomic
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def _mode(path: Path) -> int:
-    return path.stat().st_mode & 0o777
+from tests.conftest import file_mode
 
 
 def test_file_writes_replace_the_target_with_a_shared_mode(umask_022: None, tmp_path: Path) -> None:
     target = tmp_path / "new" / "folder" / "report.html"
     assert write_text_atomic(target, "héllo\n") == target and target.read_text(encoding="utf-8") == "héllo\n"
     write_bytes_atomic(target, b"\x00\x01")
-    assert target.read_bytes() == b"\x00\x01" and _mode(target) == 0o644  # not mkstemp's 0600
+    assert target.read_bytes() == b"\x00\x01" and file_mode(target) == 0o644  # not mkstemp's 0600
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]  # no temporary left behind
 
 
@@ -48,8 +35,8 @@ def test_folder_swap_keeps_one_complete_folder(umask_022: None, tmp_path: Path) 
         (tmp / "state.json").write_text("1")
         (tmp / "weights").write_bytes(b"w")
         os.chmod(tmp / "weights", 0o600)  # as safetensors writes it
-    assert (target / "state.json").read_text() == "1" and _mode(target) == 0o755
-    assert _mode(target / "weights") == 0o644
+    assert (target / "state.json").read_text() == "1" and file_mode(target) == 0o755
+    assert file_mode(target / "weights") == 0o644
     with pytest.raises(RuntimeError), atomic_dir(target, previous=previous) as tmp:
         (tmp / "state.json").write_text("2")
         raise RuntimeError("killed mid-write")

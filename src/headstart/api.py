@@ -124,9 +124,9 @@ class Model:
     def transform(self) -> Any:
         """Image runs: the eval transform, a (C, H, W) uint8 tensor in, the normalized float tensor out.
         Text runs: a function from a list of texts to token ids and attention masks."""
-        from headstart.modalities import get_modality
+        from headstart.modalities import recipe_kind
 
-        return get_modality(self._run.modality).transform(self._run.recipe)
+        return recipe_kind(self._run.recipe).transform(self._run.recipe)
 
     @property
     def metrics(self) -> dict[str, Any]:

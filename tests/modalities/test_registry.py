@@ -94,3 +94,14 @@ def test_predict_inputs_come_from_the_runs_modality(tmp_path: Path) -> None:
         get_modality("image").cli_inputs([], ["a text"])
     with pytest.raises(HeadstartError, match="pass --text"):
         get_modality("text").cli_inputs([], [])
+
+
+def test_each_recipe_kind_turns_raw_inputs_into_model_inputs() -> None:
+    """``Model.transform`` is the recipe kind's: an image recipe's eval transform, a TF-IDF vocabulary's counts."""
+    import torch
+
+    image = recipe_kind(DEFAULT_RECIPE).transform(DEFAULT_RECIPE)(torch.zeros(3, 300, 400, dtype=torch.uint8))
+    assert image.shape == (3, 224, 224) and image.dtype == torch.float32
+    tfidf = TfidfRecipe(ngram_max=1, vocabulary=("crack", "defect"))
+    counts = recipe_kind(tfidf).transform(tfidf)(["crack crack", "no defect here"])
+    assert counts.toarray().tolist() == [[2, 0], [0, 1]]

@@ -64,6 +64,8 @@ class RecipeKind:
     ]
     # files that travel with the weights: (model, recipe) -> ({file name: text}, {folder: writes its files})
     run_files: Callable[[nn.Module, Recipe], tuple[dict[str, str], dict[str, Callable[[Path], None]]]]
+    # the recipe's preprocessing as one callable (the public API's ``Model.transform``)
+    transform: Callable[[Recipe], Callable[..., Any]]
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,6 @@ class Modality:
     predict: Callable[[Any, Sequence[Any], int | None], list[dict[str, Any]]]
     # the CLI's predict arguments as inputs: (positional arguments, --text values) -> inputs
     cli_inputs: Callable[[list[str], list[str]], list[Any]]
-    # a saved run's preprocessing as one callable (the public API's ``Model.transform``)
-    transform: Callable[[Recipe], Callable[..., Any]]
     # the fine-tuning strategy the benchmarks favour for this modality, and why (``headstart advise``); None: no
     # modality-wide preference (the data's size and shift decide)
     fine_tune_advice: tuple[str, str] | None = None

@@ -133,6 +133,7 @@ register_recipe_kind(
         eval_loader=_eval_loader,
         train_loader=_train_loader,
         run_files=lambda model, recipe: ({}, {}),
+        transform=_transform,
     )
 )
 
@@ -150,7 +151,6 @@ IMAGE = register_modality(
         data_facts=lambda data, recipe: {},
         predict=_predict,
         cli_inputs=_cli_inputs,
-        transform=_transform,
         fallback=True,
     )
 )

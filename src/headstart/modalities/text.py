@@ -180,14 +180,17 @@ def _cli_inputs(files: list[str], texts: list[str]) -> list[Any]:
     return out
 
 
-def _transform(recipe: Recipe) -> Callable[..., Any]:
-    """Texts -> token ids and attention masks (an encoder's recipe) or term counts (TF-IDF)."""
-    if isinstance(recipe, TfidfRecipe):
-        counter = recipe.counter()
-        return lambda texts: counter.transform(list(texts))
+def _tokenizer(recipe: Recipe) -> Callable[..., Any]:
+    """Texts -> token ids and attention masks, as the encoder's recipe says."""
     from headstart.data.tokens import tokenize
 
     return lambda texts: tokenize(list(texts), recipe)  # type: ignore[arg-type]
+
+
+def _term_counter(recipe: Recipe) -> Callable[..., Any]:
+    """Texts -> term counts over the fitted TF-IDF vocabulary."""
+    counter = recipe.counter()  # type: ignore[attr-defined]
+    return lambda texts: counter.transform(list(texts))
 
 
 register_recipe_kind(
@@ -198,6 +201,7 @@ register_recipe_kind(
         eval_loader=_eval_loader,
         train_loader=_train_loader,
         run_files=_encoder_files,
+        transform=_tokenizer,
     )
 )
 register_recipe_kind(
@@ -208,6 +212,7 @@ register_recipe_kind(
         eval_loader=_tfidf_loader,
         train_loader=_no_gradient_training,
         run_files=_tfidf_files,
+        transform=_term_counter,
     )
 )
 
@@ -225,7 +230,6 @@ TEXT = register_modality(
         data_facts=_data_facts,
         predict=_predict,
         cli_inputs=_cli_inputs,
-        transform=_transform,
         fine_tune_advice=("lp-ft", "text encoders fine-tune best from a fitted head (lp-ft led the tweets bench)"),
     )
 )

@@ -14,6 +14,7 @@ from scipy.special import expit
 from headstart.errors import HeadstartError
 from headstart.metrics.multilabel import mean_average_precision
 from headstart.tasks.base import ProbeResult
+from headstart.tasks.softmax_probe import l2_linear_fit
 
 __all__ = ["fit_sigmoid_probe", "sigmoid_regression"]
 
@@ -35,34 +36,12 @@ def sigmoid_regression(
     """
     x = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))  # (n, D)
     t = torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float32))  # (n, L)
-    n, n_labels = t.shape
-    w = torch.zeros(n_labels, x.shape[1]) if init is None else init[0].clone()
-    b = torch.zeros(n_labels) if init is None else init[1].clone()
-    w.requires_grad_(True)
-    b.requires_grad_(True)
-    penalty = 1.0 / (2.0 * c * n)
     pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
-    opt = torch.optim.LBFGS(
-        [w, b],
-        lr=1,
-        max_iter=1000,
-        tolerance_grad=1e-6,
-        tolerance_change=1e-9,
-        history_size=20,
-        line_search_fn="strong_wolfe",
-    )
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        logits = x @ w.T + b  # (n, L)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, t, pos_weight=pw, reduction="sum") / n
-        loss = bce + penalty * (w * w).sum()
-        loss.backward()
-        return loss
+    def data_loss(logits: torch.Tensor) -> torch.Tensor:  # logits (n, L)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, t, pos_weight=pw, reduction="sum") / len(t)
 
-    with torch.enable_grad():
-        opt.step(closure)
-    return w.detach(), b.detach()
+    return l2_linear_fit(x, t.shape[1], c, data_loss, init)
 
 
 def _logits(z: np.ndarray, w: torch.Tensor, b: torch.Tensor) -> np.ndarray:

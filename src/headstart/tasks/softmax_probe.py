@@ -7,6 +7,8 @@ loads into the network's linear head and the saved network predicts exactly what
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
@@ -14,7 +16,7 @@ from sklearn.metrics import f1_score
 from headstart.metrics.classification import log_loss_from_proba
 from headstart.tasks.base import ProbeResult
 
-__all__ = ["fit_probe", "softmax_regression"]
+__all__ = ["fit_probe", "l2_linear_fit", "softmax_regression"]
 
 
 def softmax_regression(
@@ -34,12 +36,29 @@ def softmax_regression(
     """
     x = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
     t = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    w = torch.zeros(num_classes, x.shape[1]) if init is None else init[0].clone()
-    b = torch.zeros(num_classes) if init is None else init[1].clone()
+    cw = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
+
+    def data_loss(logits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, t, weight=cw, reduction="sum") / len(t)
+
+    return l2_linear_fit(x, num_classes, c, data_loss, init)
+
+
+def l2_linear_fit(
+    x: torch.Tensor,
+    n_outputs: int,
+    c: float,
+    data_loss: Callable[[torch.Tensor], torch.Tensor],
+    init: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W (n_outputs, D), b (n_outputs,))`` minimizing ``data_loss(x @ W.T + b) + ||W||^2 / (2 C n)`` with
+    full-batch L-BFGS (strong Wolfe line search) to convergence: the solver of every probe whose loss is a
+    per-example sum divided by n (softmax, sigmoid). The bias is not penalized; ``init`` warm-starts."""
+    w = torch.zeros(n_outputs, x.shape[1]) if init is None else init[0].clone()
+    b = torch.zeros(n_outputs) if init is None else init[1].clone()
     w.requires_grad_(True)
     b.requires_grad_(True)
-    penalty = 1.0 / (2.0 * c * len(t))
-    cw = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
+    penalty = 1.0 / (2.0 * c * x.shape[0])
     opt = torch.optim.LBFGS(
         [w, b],
         lr=1,
@@ -52,8 +71,7 @@ def softmax_regression(
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        ce = torch.nn.functional.cross_entropy(x @ w.T + b, t, weight=cw, reduction="sum") / len(t)
-        loss = ce + penalty * (w * w).sum()
+        loss = data_loss(x @ w.T + b) + penalty * (w * w).sum()
         loss.backward()
         return loss
 
