@@ -16,12 +16,17 @@ $(STAMP): pyproject.toml requirements/nodeps.txt
 	@$(MAKE) --no-print-directory system-deps
 	@touch $@
 
-# Optional system packages (Fashion-MNIST from Debian, Chromium for report tests): installed when
+# Optional system packages (Fashion-MNIST and the hydrogen drum kits from Debian, espeak-ng for speech
+# fixtures, Chromium for report tests): installed when
 # this user may run apt-get; tests that need them are skipped with a reason otherwise.
 system-deps:
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
 		|| echo "note: could not install dataset-fashion-mnist (builtin:fashion-mnist tests will be skipped)"; \
+	fi
+	@if [ ! -d /usr/share/hydrogen/data/drumkits ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hydrogen-drumkits espeak-ng >/dev/null 2>&1 \
+		|| echo "note: could not install hydrogen-drumkits (builtin:drums tests will be skipped)"; \
 	fi
 	@if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \

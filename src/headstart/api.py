@@ -123,7 +123,9 @@ class Model:
     @property
     def transform(self) -> Any:
         """Image runs: the eval transform, a (C, H, W) uint8 tensor in, the normalized float tensor out.
-        Text runs: a function from a list of texts to token ids and attention masks."""
+        Text runs: a function from a list of texts to token ids and attention masks. Audio runs: ``(waveform,
+        sample_rate)`` in, the (clip_samples,) float tensor the network takes out (mono, resampled, centre window;
+        the log-mel front end is inside the network)."""
         from headstart.modalities import recipe_kind
 
         return recipe_kind(self._run.recipe).transform(self._run.recipe)
@@ -137,7 +139,8 @@ class Model:
         ``text``), ``label``, ``probabilities`` ({label: p}); an unreadable input gets an ``error``.
 
         Image runs take paths, PIL images, (H, W[, C]) arrays and (C, H, W) tensors, mixed freely; text
-        runs take strings. A single input gives a list of one record.
+        runs take strings; audio runs take files and ``(waveform, sample_rate)`` pairs ((samples,) or
+        (samples, channels) float arrays in [-1, 1]). A single input gives a list of one record.
         """
         from headstart.modalities import get_modality
 
@@ -182,7 +185,13 @@ class Model:
         return _report_frame(self.path) or f"<pre>{html.escape(repr(self))}</pre>"
 
 
+def _is_clip(x: Any) -> bool:
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray) and isinstance(x[1], int)
+
+
 def _as_list(inputs: Any) -> list[Any]:
+    if _is_clip(inputs):  # one audio clip: (waveform, sample_rate)
+        return [inputs]
     if isinstance(inputs, (str, Path)) or not isinstance(inputs, Sequence):
         if isinstance(inputs, np.ndarray) and inputs.ndim == 4:  # a batch of (N, H, W, C) images
             return list(inputs)

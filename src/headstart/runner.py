@@ -70,10 +70,13 @@ def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> tuple[Datase
 
 
 def resolve_config(cfg: RunConfig, spec: BackboneSpec) -> RunConfig:
-    """Fill the settings whose default depends on the backbone (``strategy.backbone_lr_factor``)."""
-    if cfg.strategy.backbone_lr_factor is not None:
-        return cfg
-    return replace(cfg, strategy=replace(cfg.strategy, backbone_lr_factor=spec.backbone_lr_factor))
+    """Fill the settings whose default depends on the backbone (``strategy.backbone_lr_factor``) or on the
+    task (``optim.lr``); explicit values stay."""
+    if cfg.strategy.backbone_lr_factor is None:
+        cfg = replace(cfg, strategy=replace(cfg.strategy, backbone_lr_factor=spec.backbone_lr_factor))
+    if cfg.optim.lr is None:
+        cfg = replace(cfg, optim=replace(cfg.optim, lr=get_task(cfg.task.kind).lr))
+    return cfg
 
 
 def resolve_run(cfg: RunConfig, data: tuple[Dataset, dict[str, np.ndarray]] | None = None) -> RunContext:

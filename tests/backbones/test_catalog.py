@@ -14,11 +14,13 @@ from headstart.modalities import create_model
 CATEGORIES = MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]
 CATALOG = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"]
 TEXT_CATALOG = ["minilm", "mpnet"]
+AUDIO_CATALOG = ["aisfx", "resemblyzer"]
 
 
 def test_catalog_names() -> None:
-    assert [s.name for s in list_backbones()] == CATALOG + TEXT_CATALOG
+    assert [s.name for s in list_backbones()] == CATALOG + TEXT_CATALOG + AUDIO_CATALOG
     assert {s.name for s in list_backbones() if s.modality == "text"} == set(TEXT_CATALOG)
+    assert {s.name for s in list_backbones() if s.modality == "audio"} == set(AUDIO_CATALOG)
 
 
 @pytest.mark.parametrize("name", CATALOG)
@@ -53,8 +55,8 @@ def test_unknown_backbone_lists_choices() -> None:
         get_backbone("efnet-lite0")
     assert str(err.value) == (
         "unknown backbone 'efnet-lite0'; did you mean efficientnet_lite0? known: efficientnet_lite0, "
-        "efficientnet_lite1, efficientnet_lite2, mobilenet_v2, minilm, mpnet, or timm:<model_name> for any timm "
-        "model, or hf:<folder or hub id> for any transformers text encoder"
+        "efficientnet_lite1, efficientnet_lite2, mobilenet_v2, minilm, mpnet, aisfx, resemblyzer, or timm:<model_name> "
+        "for any timm model, or hf:<folder or hub id> for any transformers text or audio encoder"
     )
 
 
@@ -93,7 +95,7 @@ def test_weights_flag_only_for_timm() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", CATALOG + TEXT_CATALOG)
+@pytest.mark.parametrize("name", CATALOG + TEXT_CATALOG + AUDIO_CATALOG)
 def test_static_facts_match_the_real_models(name: str) -> None:
     """`headstart backbones` lists static facts; they must be what the built model says (random weights suffice)."""
     spec = get_backbone(name)
@@ -106,9 +108,12 @@ def test_static_facts_match_the_real_models(name: str) -> None:
 
 def test_describe_reads_no_model() -> None:
     rows = [describe(spec) for spec in list_backbones()]
-    assert [r["name"] for r in rows] == CATALOG + TEXT_CATALOG
-    assert {r["name"]: r["feature_dim"] for r in rows} == {**dict.fromkeys(CATALOG, 1280), "minilm": 384, "mpnet": 768}
-    assert rows[-1]["recipe"] == {
+    assert [r["name"] for r in rows] == CATALOG + TEXT_CATALOG + AUDIO_CATALOG
+    dims = {**dict.fromkeys(CATALOG, 1280), "minilm": 384, "mpnet": 768, "aisfx": 512, "resemblyzer": 256}
+    assert {r["name"]: r["feature_dim"] for r in rows} == dims
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["aisfx"]["recipe"]["sample_rate"] == 44100 and by_name["resemblyzer"]["recipe"]["n_mels"] == 40
+    assert by_name["mpnet"]["recipe"] == {
         "kind": "text",
         "modality": "text",
         "max_length": 384,

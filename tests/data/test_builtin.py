@@ -1,4 +1,4 @@
-"""The builtin data sets: one list of every ``builtin:NAME``, image and text."""
+"""The builtin data sets: one list of every ``builtin:NAME``, image, text and audio."""
 
 import pytest
 
@@ -6,7 +6,7 @@ from headstart.data.builtin import BUILTINS, known_builtins, load_builtin
 from headstart.errors import HeadstartError
 
 
-def test_known_builtins_asks_both_registries() -> None:
+def test_known_builtins_asks_every_registry() -> None:
     assert known_builtins() == [f"builtin:{n}" for n in BUILTINS]
     assert {n: b.modality for n, b in BUILTINS.items()} == {
         "elpv": "image",
@@ -17,6 +17,7 @@ def test_known_builtins_asks_both_registries() -> None:
         "fashion-multilabel": "image",
         "tweets": "text",
         "bbc-news": "text",
+        "drums": "audio",
     }
     assert {"builtin:elpv", "builtin:fashion-mnist", "builtin:tweets", "builtin:bbc-news"} <= set(known_builtins())
 

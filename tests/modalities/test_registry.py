@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from headstart.backbones import get_backbone
+from headstart.backbones.audio_recipe import AISFX_RECIPE, RESEMBLYZER_RECIPE
+from headstart.backbones.mfcc import MfccRecipe
 from headstart.backbones.recipe import DEFAULT_RECIPE
 from headstart.backbones.text import TextRecipe
 from headstart.backbones.tfidf import TfidfRecipe
@@ -39,8 +41,11 @@ def test_every_recipe_kind_reads_back_what_it_saved(tmp_path: Path) -> None:
         DEFAULT_RECIPE,
         TextRecipe("tok", 128, "mean", True, 30522),
         TfidfRecipe(vocabulary=("defect", "crack")),
+        AISFX_RECIPE,
+        RESEMBLYZER_RECIPE,
+        MfccRecipe.from_audio(RESEMBLYZER_RECIPE).with_stats(np.zeros(80), np.ones(80)),
     ]
-    assert known_recipe_kinds() == ["image", "text", "tfidf"]
+    assert known_recipe_kinds() == ["image", "text", "tfidf", "audio", "mfcc"]
     for recipe in recipes:
         saved = recipe.to_dict()
         assert saved_recipe_kind(saved) == recipe.kind

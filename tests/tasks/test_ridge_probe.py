@@ -20,21 +20,26 @@ def _features(n: int, d: int, seed: int, noise: float = 0.3) -> tuple[np.ndarray
     return x, (y - y.mean()) / y.std()
 
 
-def _standardize(x_train: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _scale(x_train: np.ndarray) -> float:
+    """The probe's one common feature scale: the root mean variance over dimensions (+1e-6)."""
+    return float(np.sqrt(x_train.astype(np.float64).var(0).mean())) + 1e-6
+
+
+def _center_scale(x_train: np.ndarray, x: np.ndarray) -> np.ndarray:
     xt = x_train.astype(np.float64)
-    return (x.astype(np.float64) - xt.mean(0)) / (xt.std(0) + 1e-6)
+    return (x.astype(np.float64) - xt.mean(0)) / _scale(x_train)
 
 
 @pytest.mark.parametrize(("n", "d", "alpha"), [(80, 300, 3.0), (400, 50, 10.0), (300, 300, 0.5)])
-def test_matches_scikit_learn_ridge_on_standardized_features(n: int, d: int, alpha: float) -> None:
+def test_matches_scikit_learn_ridge_on_centered_scaled_features(n: int, d: int, alpha: float) -> None:
     x, y = _features(n + 100, d, seed=d)
     fit = fit_ridge(x[:n], y[:n], x[n:], y[n:], [alpha])
-    ref = Ridge(alpha=alpha).fit(_standardize(x[:n], x[:n]), y[:n])
+    ref = Ridge(alpha=alpha).fit(_center_scale(x[:n], x[:n]), y[:n])
     assert fit.C == alpha
-    np.testing.assert_allclose(fit.weight[0] * (x[:n].astype(np.float64).std(0) + 1e-6), ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(fit.weight[0] * _scale(x[:n]), ref.coef_, atol=1e-6)
     ours = x[n:] @ fit.weight.T + fit.bias  # raw features in
-    np.testing.assert_allclose(ours[:, 0], ref.predict(_standardize(x[:n], x[n:])), atol=1e-6)
-    mse = np.mean((y[n:] - ref.predict(_standardize(x[:n], x[n:]))) ** 2)
+    np.testing.assert_allclose(ours[:, 0], ref.predict(_center_scale(x[:n], x[n:])), atol=1e-6)
+    mse = np.mean((y[n:] - ref.predict(_center_scale(x[:n], x[n:]))) ** 2)
     assert fit.history[0]["val_loss"] == pytest.approx(mse, rel=1e-9)
 
 
@@ -59,7 +64,7 @@ def test_chooses_the_validation_best_alpha_with_a_history_per_alpha() -> None:
     val = {h["C"]: h["val_loss"] for h in fit.history}
     assert val[fit.C] == min(val.values())
     for alpha in alphas:  # each record is that alpha's own fit
-        p = Ridge(alpha=alpha).fit(_standardize(x[:200], x[:200]), y[:200]).predict(_standardize(x[:200], x[200:300]))
+        p = Ridge(alpha=alpha).fit(_center_scale(x[:200], x[:200]), y[:200]).predict(_center_scale(x[:200], x[200:300]))
         assert val[alpha] == pytest.approx(np.mean((y[200:300] - p) ** 2), rel=1e-8)
     # less regularization always fits the training set at least as well
     train = [h["train_loss"] for h in fit.history]
@@ -75,14 +80,14 @@ def test_ties_go_to_the_larger_alpha() -> None:
     assert fit.C == 10.0
 
 
-def test_folded_weights_predict_on_raw_features_what_the_standardized_probe_does() -> None:
+def test_folded_weights_predict_on_raw_features_what_the_scaled_probe_does() -> None:
     x, y = _features(500, 1280, seed=3)
     fit = fit_ridge(x[:300], y[:300], x[300:400], y[300:400], RIDGE_ALPHAS)
     assert fit.weight.shape == (1, 1280) and fit.bias.shape == (1,)
     assert fit.weight.dtype == np.float64 and fit.bias.dtype == np.float64
-    ref = Ridge(alpha=fit.C).fit(_standardize(x[:300], x[:300]), y[:300])
+    ref = Ridge(alpha=fit.C).fit(_center_scale(x[:300], x[:300]), y[:300])
     raw = (x[400:] @ fit.weight.T + fit.bias)[:, 0]
-    np.testing.assert_allclose(raw, ref.predict(_standardize(x[:300], x[400:])), atol=1e-6)
+    np.testing.assert_allclose(raw, ref.predict(_center_scale(x[:300], x[400:])), atol=1e-6)
 
 
 def test_informative_features_give_a_high_validation_r2() -> None:

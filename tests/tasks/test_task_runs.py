@@ -82,6 +82,26 @@ def test_regression_with_every_kind_of_strategy(severity_csv: Path, tmp_path: Pa
     assert manifest["data"]["target"]["distinct"] == 4
 
 
+def test_regression_fine_tuning_defaults_to_its_own_lr_and_an_explicit_one_stays(severity_csv: Path) -> None:
+    def head_lr(*sets: str) -> str:
+        args = [
+            "plan",
+            str(severity_csv),
+            "--task",
+            "regression",
+            "--backbone",
+            "mobilenet_v2",
+            "--strategy",
+            "finetune",
+        ]
+        result = headstart(*args, *[a for s in sets for a in ("--set", s)])
+        assert result.returncode == 0, result.stderr
+        return next(line for line in result.stdout.splitlines() if "head" in line).split("│")[4].strip()
+
+    assert head_lr() == "0.0001"  # the regression task's default (bench/README.md: 1e-3 collapses lp-ft)
+    assert head_lr("optim.lr=1e-3") == "0.001"
+
+
 def test_regression_predict_and_evaluate_give_the_runs_numbers(severity_csv: Path, tmp_path: Path) -> None:
     run = tmp_path / "probe"
     result = headstart("train", str(severity_csv), "--task", "regression", "--strategy", "linear-probe",

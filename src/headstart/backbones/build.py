@@ -96,6 +96,7 @@ def create_image_model(
         model = _hub_model(spec)
         model.drop_rate = drop_rate  # type: ignore[assignment]
     recipe = spec.recipe or _timm_recipe(model)
+    assert isinstance(recipe, ImageRecipe), f"{spec.name} is not an image backbone"
     if num_classes is not None:
         model.reset_classifier(num_classes)  # type: ignore[operator]
     return model, recipe

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headstart.backbones.audio_recipe import AISFX_RECIPE, RESEMBLYZER_RECIPE, AudioRecipe
 from headstart.backbones.packaged import minilm_path, mpnet_path
 from headstart.backbones.recipe import ImageRecipe
 from headstart.errors import HeadstartError
@@ -43,11 +44,13 @@ class BackboneSpec:
 
     name: str  # catalog name used on the command line
     architecture: str  # timm model name that builds the module
-    recipe: ImageRecipe | None  # preprocessing the weights were trained with (None: resolve from timm)
+    recipe: (
+        ImageRecipe | AudioRecipe | None
+    )  # preprocessing the weights were trained with (None: from timm / the folder)
     source: str  # where the weights come from, for humans
     weights: Callable[[], Path] | None = None  # locates the packaged checkpoint file
     key_mapping: str = "order"  # order (zip by position, shapes checked) | name
-    modality: str = "image"  # image | text
+    modality: str = "image"  # image | text | audio
     weights_file: str | None = None  # user checkpoint for timm:<name> (--weights); folder or hub id for hf:<...>
     backbone_lr_factor: float = 0.3  # default strategy.backbone_lr_factor (measured in bench/)
     # Static facts of a catalog entry, so `headstart backbones` lists it without building the model; measured
@@ -146,6 +149,24 @@ _CATALOG: dict[str, BackboneSpec] = {
             feature_dim=768,
             text_recipe={"max_length": 384, "pooling": "mean", "normalize": True, "vocab_size": 30527},
         ),
+        BackboneSpec(
+            "aisfx",
+            "aisfx",
+            AISFX_RECIPE,
+            "PyPI aisfx 0.1.2 (9-layer CNN trained across sound-effects libraries, ISMIR 2022; 512-d)",
+            modality="audio",
+            params=4_686_144,
+            feature_dim=512,
+        ),
+        BackboneSpec(
+            "resemblyzer",
+            "resemblyzer",
+            RESEMBLYZER_RECIPE,
+            "PyPI resemblyzer 0.1.4 (GE2E speaker encoder: 3-layer LSTM trained on speech; 256-d)",
+            modality="audio",
+            params=1_423_616,
+            feature_dim=256,
+        ),
     ]
 }
 
@@ -174,13 +195,18 @@ def describe(spec: BackboneSpec) -> dict[str, Any]:
 
 def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
     """Look up a catalog name, or describe ``timm:<model_name>`` (optionally with a local checkpoint) or
-    ``hf:<folder or hub id>`` (a transformers text encoder)."""
+    ``hf:<folder or hub id>`` (a transformers text encoder, or a wav2vec2-like audio encoder)."""
     if name.startswith("hf:"):
         target = name.removeprefix("hf:")
         if not target:
             raise HeadstartError("hf: needs a folder or a hub id, e.g. hf:sentence-transformers/all-MiniLM-L6-v2")
         if weights is not None:
             raise HeadstartError("--weights is for timm:<model_name>; for hf: pass the folder itself (hf:/path)")
+        if _hf_modality(target) == "audio":  # wav2vec2, HuBERT, ...: a raw-waveform audio encoder
+            return BackboneSpec(
+                name, "hf-audio", None, f"transformers {target}", None, "name", modality="audio", weights_file=target,
+                backbone_lr_factor=TEXT_BACKBONE_LR_FACTOR,
+            )  # fmt: skip
         return BackboneSpec(
             name,
             "transformers",
@@ -208,11 +234,56 @@ def get_backbone(name: str, weights: str | None = None) -> BackboneSpec:
             "backbone",
             name,
             _CATALOG,
-            "or timm:<model_name> for any timm model, or hf:<folder or hub id> for any transformers text encoder",
+            "or timm:<model_name> for any timm model, or hf:<folder or hub id> for any transformers text or audio "
+            "encoder",
         )
     if weights is not None:
         raise HeadstartError(f"--weights is for timm:<model_name> backbones; {name!r} loads its packaged weights")
     return _CATALOG[name]
+
+
+AUDIO_MODEL_TYPES = (  # transformers model types that read sampled audio (hf:<folder> is then an audio backbone)
+    "wav2vec2",
+    "wav2vec2-conformer",
+    "hubert",
+    "wavlm",
+    "data2vec-audio",
+    "unispeech",
+    "unispeech-sat",
+    "sew",
+    "sew-d",
+    "audio-spectrogram-transformer",
+    "whisper",
+    "clap",
+)
+
+
+def _hf_modality(target: str) -> str:
+    """``audio`` when the hf: folder holds an audio model (its config's ``model_type``, or a feature extractor
+    with a ``sampling_rate``), else ``text``. A hub id is asked through transformers (online) and taken as text
+    when its config cannot be fetched (loading it then says why)."""
+    folder = Path(target)
+    if folder.is_dir():
+        model_type = _json_file(folder / "config.json").get("model_type", "")
+        reads_audio = "sampling_rate" in _json_file(folder / "preprocessor_config.json")
+        return "audio" if model_type in AUDIO_MODEL_TYPES or reads_audio else "text"
+    try:
+        from transformers import AutoConfig
+
+        return "audio" if AutoConfig.from_pretrained(target).model_type in AUDIO_MODEL_TYPES else "text"
+    except Exception:  # noqa: BLE001 - offline or unknown id: the text loader reports it
+        return "text"
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    """A JSON object file's content; {} when it is missing or not a JSON object."""
+    import json
+
+    try:
+        d = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
 
 
 def encoder_location(spec: BackboneSpec) -> str:

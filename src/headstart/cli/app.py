@@ -87,17 +87,25 @@ def backbones(fmt: FormatOpt = "table") -> None:
     for col in ("name", "modality", "params (no head)", "features", "recipe", "source"):
         table.add_column(col)
     for r in rows:
-        rc = r["recipe"]
-        recipe_text = (
-            f"max_length={rc['max_length']} pooling={rc['pooling']} normalize={rc['normalize']}"
-            if rc.get("modality") == "text"
-            else f"{rc['input_size']}px crop_pct={rc['crop_pct']} {rc['interpolation']} "
-            f"mean={','.join(f'{v:g}' for v in rc['mean'])} std={','.join(f'{v:g}' for v in rc['std'])}"
-        )
         table.add_row(
-            r["name"], r["modality"], f"{r['params'] / 1e6:.2f}M", str(r["feature_dim"]), recipe_text, r["source"]
-        )
+            r["name"], r["modality"], f"{r['params'] / 1e6:.2f}M", str(r["feature_dim"]), _recipe_text(r["recipe"]),
+            r["source"],
+        )  # fmt: skip
     out_console.print(table)
+
+
+def _recipe_text(rc: dict) -> str:
+    """A catalog recipe in one line, by modality."""
+    if rc.get("modality") == "text":
+        return f"max_length={rc['max_length']} pooling={rc['pooling']} normalize={rc['normalize']}"
+    if rc.get("modality") == "audio":
+        spec = "log-mel" if rc.get("log_multiplier") else "mel power"
+        front = f"{spec} {rc['n_mels']} bands, hop {rc['hop_length']}" if rc["frontend"] == "logmel" else "waveform"
+        return f"{rc['sample_rate']} Hz mono, {rc['clip_seconds']:.2f} s clips, {front}, {rc['normalize']} norm"
+    return (
+        f"{rc['input_size']}px crop_pct={rc['crop_pct']} {rc['interpolation']} "
+        f"mean={','.join(f'{v:g}' for v in rc['mean'])} std={','.join(f'{v:g}' for v in rc['std'])}"
+    )
 
 
 @command()

@@ -84,9 +84,24 @@ class PreprocessConfig:
     vflip: bool = False  # also flip vertically (rotation-invariant data such as cells, tissue)
     max_length: int | None = None  # text: tokens per text after truncation; null = the checkpoint's recipe
     pooling: str | None = None  # text: mean | cls; null = how the checkpoint was trained
+    # audio (null = the checkpoint's recipe; changing what the checkpoint learned warns `preprocessing mismatch`)
+    sample_rate: int | None = None  # audio: Hz the clips are resampled to
+    clip_seconds: float | None = None  # audio: seconds per example (longer clips cropped, shorter zero-padded)
+    n_mels: int | None = None  # audio: mel bands of the front end
+    n_fft: int | None = None  # audio: FFT size of the front end
+    hop_length: int | None = None  # audio: samples between spectrogram frames
+    fmin: float | None = None  # audio: lowest mel band edge (Hz)
+    fmax: float | None = None  # audio: highest mel band edge (Hz)
 
     def __post_init__(self) -> None:
         _check(self.input_size is None or 16 <= self.input_size <= 2048, "preprocess.input_size must be 16..2048")
+        _check(self.sample_rate is None or 1000 <= self.sample_rate <= 384_000, "preprocess.sample_rate: 1000..384000")
+        _check(self.clip_seconds is None or 0.01 <= self.clip_seconds <= 60, "preprocess.clip_seconds must be 0.01..60")
+        for name in ("n_mels", "n_fft", "hop_length"):
+            value = getattr(self, name)
+            _check(value is None or 1 <= value <= 65536, f"preprocess.{name} must be a positive integer")
+        _check(self.fmin is None or self.fmin >= 0, "preprocess.fmin must be >= 0 (Hz)")
+        _check(self.fmax is None or self.fmax > (self.fmin or 0), "preprocess.fmax must be above preprocess.fmin (Hz)")
         _check(self.crop_pct is None or 0.1 <= self.crop_pct <= 1.0, "preprocess.crop_pct must be in [0.1, 1]")
         _check(
             self.interpolation is None or self.interpolation in INTERPOLATIONS,
@@ -149,14 +164,14 @@ class StrategyConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = 1e-3  # head learning rate (AdamW)
+    lr: float | None = None  # head learning rate (AdamW); null = the task's default (1e-3; regression 1e-4, bench/)
     weight_decay: float = 0.01  # on weights only; never on norms and biases
     warmup_fraction: float = 0.1  # share of all steps spent in linear warmup before the cosine decay
     label_smoothing: float = 0.0  # cross-entropy label smoothing
     class_weights: str = "none"  # none | auto (loss weight per class = n / (classes x count), for imbalance)
 
     def __post_init__(self) -> None:
-        _check(0 < self.lr < 1, f"optim.lr={self.lr} must be in (0, 1)")
+        _check(self.lr is None or 0 < self.lr < 1, f"optim.lr={self.lr} must be in (0, 1) (or null for the task's)")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(0 <= self.warmup_fraction < 1, "optim.warmup_fraction must be in [0, 1)")
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing must be in [0, 1)")

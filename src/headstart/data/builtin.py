@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.data.audio import AudioSet
 from headstart.data.images import ImageSet
 from headstart.data.texts import TextSet
 from headstart.errors import HeadstartError
@@ -18,7 +19,7 @@ from headstart.registry import unknown_choice
 
 __all__ = ["BUILTINS", "Builtin", "builtin_modality", "known_builtins", "load_builtin", "register_builtin"]
 
-Dataset = ImageSet | TextSet
+Dataset = ImageSet | TextSet | AudioSet
 
 logger = logging.getLogger(__name__)
 
@@ -201,4 +202,5 @@ def load_builtin(name: str) -> Dataset:
 
 
 # the other modalities' data sets register when their rooms are imported
+from headstart.data import audio_builtins as _audio_builtins  # noqa: E402, F401
 from headstart.data import text_builtins as _text_builtins  # noqa: E402, F401

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from headstart.config import DataConfig
+from headstart.data.audio import AudioSet
 from headstart.data.images import ImageSet
 from headstart.data.texts import TextSet
 
 __all__ = ["load_data", "Dataset"]
 
-Dataset = ImageSet | TextSet
+Dataset = ImageSet | TextSet | AudioSet
 
 
 def load_data(source: str, cfg: DataConfig | None = None, empty_labels: bool = False) -> Dataset:

@@ -1,4 +1,5 @@
-"""Datasets and loaders that skip unreadable images, reporting each by path, instead of crashing."""
+"""Datasets and loaders that skip unreadable examples (images, audio files), reporting each by path, instead of
+crashing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from headstart.data.images import ImageSet, UnreadableImage
 from headstart.data.targets import target_tensor
 
-__all__ = ["ImageDataset", "Batch", "make_loader", "SkipLog"]
+__all__ = ["ImageDataset", "Batch", "make_loader", "batch_loader", "SkipLog"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class SkipLog:
         for m in messages:
             key = m.split(": ", 1)[0]
             if key not in self.items:
-                logger.warning("skipping unreadable image %s", m)
+                logger.warning("skipping unreadable file %s", m)
                 self.items[key] = m
 
 
@@ -89,11 +90,26 @@ def make_loader(
     proportion to them (the balanced sampler) instead of shuffling.
     """
     generator = generator if generator is not None else torch.Generator().manual_seed(seed)
+    dataset = ImageDataset(images, index, transform)
+    return batch_loader(dataset, batch_size, shuffle, generator, num_workers, drop_last, weights)
+
+
+def batch_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    weights: np.ndarray | None = None,
+) -> DataLoader:
+    """:class:`Batch` es of a dataset whose items are ``(x, target, index)``, or ``(None, message, index)`` for
+    an example that cannot be read (skipped and reported); ``weights`` as in :func:`make_loader`."""
     sampler = None
     if weights is not None:
-        sampler = WeightedRandomSampler(weights.tolist(), len(index), replacement=True, generator=generator)
+        sampler = WeightedRandomSampler(weights.tolist(), len(dataset), replacement=True, generator=generator)  # type: ignore[arg-type]
     return DataLoader(
-        ImageDataset(images, index, transform),
+        dataset,
         batch_size=batch_size,
         shuffle=shuffle and sampler is None,
         sampler=sampler,

@@ -108,7 +108,7 @@ class Trainer:
         self.param_groups = build_param_groups(
             self.model,
             self.groups,
-            cfg.optim.lr,
+            strategy.head_lr(),
             strategy.backbone_lr_factor(),
             cfg.strategy.layer_decay,
             cfg.optim.weight_decay,

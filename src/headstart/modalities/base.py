@@ -1,4 +1,4 @@
-"""The modality plug-in: what a kind of data (images, texts; audio next) brings to the pipeline.
+"""The modality plug-in: what a kind of data (images, texts, audio) brings to the pipeline.
 
 A :class:`Modality` says how its data is read (which DATA arguments it claims and how it loads them),
 how a catalog backbone of that modality is built and its recipe resolved, what its from-scratch baseline
@@ -98,6 +98,9 @@ class Modality:
     # modality-wide preference (the data's size and shift decide)
     fine_tune_advice: tuple[str, str] | None = None
     fallback: bool = False  # asked last for DATA (images: any folder or file list no other modality claims)
+    # modalities are asked for DATA in this order (lower first), so a precise claim (audio: the files a table
+    # names are sound files) comes before a broad one (text: any JSONL)
+    claim_order: int = 50
 
 
 MODALITIES: dict[str, Modality] = {}  # name -> modality, in registration order
@@ -126,7 +129,7 @@ def get_modality(name: str) -> Modality:
 def modality_of_source(source: str, cfg: DataConfig) -> Modality:
     """The first registered modality that claims DATA ``source``."""
     _load_plugins()
-    for modality in sorted(MODALITIES.values(), key=lambda m: m.fallback):  # stable: registry order otherwise
+    for modality in sorted(MODALITIES.values(), key=lambda m: (m.fallback, m.claim_order)):
         if modality.claims(source, cfg):
             return modality
     raise HeadstartError(f"{source!r} holds no data headstart can read ({', '.join(MODALITIES)})")
@@ -156,3 +159,4 @@ def _load_plugins() -> None:
     """Register the modalities that ship with headstart (importing them registers them)."""
     import headstart.modalities.image  # noqa: F401
     import headstart.modalities.text  # noqa: F401
+    import headstart.modalities.audio  # noqa: F401

@@ -116,7 +116,11 @@ def _mistakes(p: ClassPredictions | None, examples: Example | None) -> Html:
         numeric={3},
     )
     note = f"{len(wrong)} of {len(p)} test examples are wrong; the {len(order)} with the highest confidence:"
-    note += {"images": " true → predicted.", "ids": BY_ID}.get(kind, "")
+    note += {
+        "images": " true → predicted.",
+        "clips": " log-mel spectrogram and the clip; true → predicted.",
+        "ids": BY_ID,
+    }.get(kind, "")
     return section("mistakes", title, body, note)
 
 

@@ -1,5 +1,6 @@
-"""Test examples shown in the reports (most confident mistakes, largest errors): thumbnails of images, or a
-table of ids with the texts, looked up by id through the ``examples`` callable the report is given."""
+"""Test examples shown in the reports (most confident mistakes, largest errors): thumbnails of images, log-mel
+spectrograms with players for audio clips, or a table of ids with the texts, looked up by id through the
+``examples`` callable the report is given."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from headstart.report.audio_examples import is_clip, spectrogram_image, wav_data_uri
 from headstart.report.layout import Html, esc, table
 from headstart.report.plots import thumbnail_data_uri
 
@@ -16,7 +18,7 @@ __all__ = ["BY_ID", "MAX_SHOWN", "MAX_TEXT", "Example", "gallery", "load_example
 
 logger = logging.getLogger(__name__)
 
-Example = Callable[[str], "np.ndarray | str | None"]  # test id -> HxW / HxWx3 uint8 image, text, or None
+Example = Callable[[str], Any]  # test id -> HxW / HxWx3 uint8 image, text, clip (.wave, .sample_rate) or None
 MAX_SHOWN = 12  # examples shown per section
 MAX_TEXT = 300  # characters of a text example shown
 BY_ID = " (listed by id only: no example loader was given for this report)"
@@ -46,6 +48,16 @@ def _thumbs(ids: Sequence[str], images: list[tuple[int, np.ndarray]], caption: C
     return Html(f'<div class="thumbs">{"".join(cells)}</div>')
 
 
+def _clips(ids: Sequence[str], clips: list[tuple[int, Any]], caption: Callable[[int], str]) -> Html:
+    cells = [
+        f'<figure><img src="{thumbnail_data_uri(spectrogram_image(c.wave, c.sample_rate))}" alt="{esc(ids[i])}">'
+        f'<audio controls preload="none" src="{wav_data_uri(c.wave, c.sample_rate)}"></audio>'
+        f'<figcaption>{esc(caption(i))}<div class="id">{esc(ids[i])}</div></figcaption></figure>'
+        for i, c in clips
+    ]
+    return Html(f'<div class="thumbs">{"".join(cells)}</div>')
+
+
 def gallery(
     ids: Sequence[str],
     order: Sequence[int],
@@ -56,12 +68,16 @@ def gallery(
     numeric: set[int],
 ) -> tuple[Html, str]:
     """``(body, kind)`` for the rows in ``order``: thumbnails captioned ``caption(row)`` when the examples are
-    images (kind ``"images"``), else a table of ``headers`` / ``cells(row)`` with a text column when the examples
-    are texts (``"texts"``), or without one (``"ids"``: no loader, or nothing could be read)."""
+    images (kind ``"images"``), spectrograms with players when they are audio clips (``"clips"``), else a table
+    of ``headers`` / ``cells(row)`` with a text column when the examples are texts (``"texts"``), or without one
+    (``"ids"``: no loader, or nothing could be read)."""
     shown = load_examples(ids, order, examples)
     images = [(int(i), x) for i, x in zip(order, shown, strict=True) if isinstance(x, np.ndarray)]
     if images:
         return _thumbs(ids, images, caption), "images"
+    clips = [(int(i), x) for i, x in zip(order, shown, strict=True) if is_clip(x)]
+    if clips:
+        return _clips(ids, clips, caption), "clips"
     texts = [x if isinstance(x, str) else None for x in shown]
     with_text = any(texts)
     rows = []

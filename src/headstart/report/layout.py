@@ -56,6 +56,7 @@ svg.plot text{font-family:inherit!important}
 .thumbs img{width:100%;height:auto;display:block;border-radius:4px;background:#000}
 .thumbs figcaption{font-size:12px;margin-top:4px;overflow-wrap:anywhere}
 .thumbs .id{color:var(--muted);font-size:11px}
+.thumbs audio{width:100%;height:28px;margin-top:4px}
 .kv{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:12px}
 .kv table td:first-child{color:#374151;white-space:nowrap;width:40%}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:12px}

@@ -49,6 +49,12 @@ class Strategy:
         """Train the run's model; the default is the gradient train loop from the pretrained weights."""
         return fitter.train()
 
+    def head_lr(self) -> float:
+        """``optim.lr``: the head's learning rate (its default depends on the task)."""
+        lr = self.cfg.optim.lr
+        assert lr is not None, "resolve the config with runner.resolve_config(cfg, spec) first"
+        return lr
+
     def backbone_lr_factor(self) -> float:
         factor = self.cfg.strategy.backbone_lr_factor
         assert factor is not None, "resolve the config with runner.resolve_config(cfg, spec) first"

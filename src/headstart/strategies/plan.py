@@ -38,7 +38,12 @@ def layer_plan(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_e
     probe = not strategy.gradients
     scheduled = {} if probe else strategy.scheduled_unfreezes(names, steps_per_epoch, cfg.train.epochs)
     pgs = build_param_groups(
-        model, groups, cfg.optim.lr, strategy.backbone_lr_factor(), cfg.strategy.layer_decay, cfg.optim.weight_decay
+        model,
+        groups,
+        strategy.head_lr(),
+        strategy.backbone_lr_factor(),
+        cfg.strategy.layer_decay,
+        cfg.optim.weight_decay,
     )
     lr = {pg["layer_group"]: pg["lr"] for pg in pgs}
     rows = []

@@ -61,6 +61,7 @@ class Task:
     primary: str  # the metric ``compare`` verdicts and ``--seeds`` aggregation rank runs by
     empty_labels: bool  # an example may have no label at all (multi-label: an empty set)
     head_dropout: bool  # dropout before the head suits it (regression: no, it inflates the output's variance)
+    lr: float  # the default optim.lr (head LR) of fine-tuning for this task (measured in bench/README.md)
     # -- data ----------------------------------------------------------------------------------------------
     # the readers' labels (class index over label strings) as this task's targets: (data, config) -> data
     encode: Callable[[Any, RunConfig], Any]

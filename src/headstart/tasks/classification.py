@@ -171,6 +171,7 @@ CLASSIFICATION: Task = register_task(
         primary="macro_f1",
         empty_labels=False,
         head_dropout=True,
+        lr=1e-3,
         encode=_encode,
         stratify=stratified_split,
         strata=lambda targets: np.asarray(targets, dtype=np.int64),

@@ -203,6 +203,7 @@ MULTILABEL: Task = register_task(
         primary="mean_average_precision",
         empty_labels=True,
         head_dropout=True,
+        lr=1e-3,
         encode=_encode,
         stratify=iterative_split,
         strata=_strata,

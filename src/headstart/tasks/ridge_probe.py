@@ -1,7 +1,7 @@
 """The regression probe: ridge regression of one standardized real-valued target on cached features.
 
 Closed form for a whole grid of penalties from one eigendecomposition of the smaller Gram matrix of the
-standardized training features, the penalty chosen on validation, and the feature standardization folded
+scaled training features, the penalty chosen on validation, and the feature centering and scaling folded
 into the returned weights (like :mod:`headstart.tasks.softmax_probe`), so the probe loads into the network's
 linear head and the saved network predicts exactly what the probe did.
 """
@@ -18,12 +18,17 @@ from headstart.tasks.base import ProbeResult
 
 __all__ = ["RIDGE_ALPHAS", "fit_ridge", "ridge_path"]
 
+# Features are centered and divided by ONE common scale (the root mean variance over dimensions), not each by
+# its own std: per-dimension standardization blows up directions in which the backbone barely varies, and the
+# folded head then multiplies them by large weights (norm 8.5 against 0.71 on elpv-severity, mobilenet_v2),
+# so the first fine-tuning steps of lp-ft move the value a lot; the common scale lets the penalty shrink those
+# directions instead (validation R2 0.403 against 0.397 there, bench/README.md).
 # The penalty is on scikit-learn's sum-of-squares scale (``||y - Zw||^2 + alpha ||w||^2``), so it competes
-# with the eigenvalues of Z^T Z for standardized Z: they sum to n * D, so they average about D (1280) when
-# n < D and about n when n > D, and the leading ones of correlated backbone features are 10-100x that. Half
-# decades from 1e-2 (next to plain least squares / the minimum-norm interpolator) to 1e5 (the weight
-# shrunk hard towards zero in every direction but the strongest) cover small and large training sets alike,
-# and each extra penalty costs only a matrix-vector product.
+# with the eigenvalues of Z^T Z for Z scaled so that its variances average 1: they sum to n * D, so they
+# average about D (1280) when n < D and about n when n > D, and the leading ones of correlated backbone
+# features are 10-100x that. Half decades from 1e-2 (next to plain least squares / the minimum-norm
+# interpolator) to 1e5 (the weight shrunk hard towards zero in every direction but the strongest) cover small
+# and large training sets alike, and each extra penalty costs only a matrix-vector product.
 RIDGE_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-2, 5, 15))
 
 
@@ -87,17 +92,18 @@ def fit_ridge(
 ) -> ProbeResult:
     """Ridge regression of one real target (already standardized by the caller) for every alpha; best on validation.
 
-    Features are standardized with the training mean and std (+1e-6); the bias is not penalized (scikit-learn's
-    ``Ridge(alpha)`` on the standardized features). Best = lowest validation MSE, ties to the larger alpha.
+    Features are centered with the training mean and divided by one common scale, the root mean variance over
+    dimensions (+1e-6); the bias is not penalized (scikit-learn's ``Ridge(alpha)`` on the scaled features).
+    Best = lowest validation MSE, ties to the larger alpha.
     ``history`` holds one record per alpha, ascending: ``C`` (the alpha), ``train_loss`` and ``val_loss``
     (MSE), ``val_r2`` and ``val_mae``. The returned head works on raw features, float64: ``weight`` (1, D),
-    ``bias`` (1,), with ``x @ weight.T + bias`` equal to the prediction on standardized features.
+    ``bias`` (1,), with ``x @ weight.T + bias`` equal to the prediction on the scaled features.
     """
     x_train, x_val = np.asarray(x_train, dtype=np.float64), np.asarray(x_val, dtype=np.float64)
     y_train, y_val = np.asarray(y_train, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
     grid = np.sort(np.asarray(alphas, dtype=np.float64).ravel())
     _check(x_train, y_train, x_val, y_val, grid)
-    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
+    mu, sd = x_train.mean(0), float(np.sqrt(x_train.var(0).mean())) + 1e-6
     ztr, zval = (x_train - mu) / sd, (x_val - mu) / sd
     z_mean, y_mean = ztr.mean(0), y_train.mean()  # ~0 and ~0; kept exact so the unpenalized bias is exact
     w = ridge_path(ztr - z_mean, y_train - y_mean, grid)  # (D, A)
@@ -106,6 +112,6 @@ def fit_ridge(
     history = [_record(float(a), y_train, p_train[:, i], y_val, p_val[:, i]) for i, a in enumerate(grid)]
     val_mse = np.array([h["val_loss"] for h in history])
     best = int(np.flatnonzero(val_mse == val_mse.min())[-1])  # ties: the larger alpha (grid is ascending)
-    weight = w[:, best] / sd  # fold the standardization into the weights
+    weight = w[:, best] / sd  # fold the scaling into the weights
     bias = b[best] - weight @ mu
     return ProbeResult(weight[None, :], np.array([bias], dtype=np.float64), float(grid[best]), history)
