@@ -59,7 +59,7 @@ def throughput(backbone: str, args: argparse.Namespace) -> None:
     from headstart import runner
     from headstart.backbones import get_backbone
     from headstart.config import load_config
-    from headstart.data.audio import fit_length
+    from headstart.data.audio import clear_memo, fit_length
     from headstart.engine import resolve_runtime
     from headstart.modalities import create_model
 
@@ -89,10 +89,8 @@ def throughput(backbone: str, args: argparse.Namespace) -> None:
     for i in range(args.repeats):
         for f in (cache / "features").glob("*"):
             f.unlink()
-        from headstart.data.audio import AudioSet
-
-        fresh = AudioSet(**{**clips.__dict__})  # a new set: no decoded clips memoized from the raw pass
-        cold.append(runner.train(cfg, out / f"cold{i}", (fresh, data[1])).seconds)
+        clear_memo()  # decode and resample again, as a first run does
+        cold.append(runner.train(cfg, out / f"cold{i}", data).seconds)
     raw_s, cold_s = statistics.median(raw), statistics.median(cold)
     print(f"\n### {backbone}: {len(clips)} clips of {recipe.clip_seconds:.2f} s at {recipe.sample_rate} Hz")
     print(
