@@ -88,3 +88,10 @@ def test_report_shows_audio_examples_as_spectrograms_with_players() -> None:
     assert kind == "clips"
     assert body.count("data:image/png;base64,") == 1 and body.count('<audio controls preload="none"') == 1
     assert "data:audio/wav;base64," in body
+
+
+def test_plan_shows_the_audio_layer_groups(tones: Path) -> None:
+    result = headstart("plan", str(tones), "--backbone", "resemblyzer", "--strategy", "progressive")
+    assert result.returncode == 0, result.stderr
+    groups = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.startswith("│")]
+    assert groups == ["lstm.0", "lstm.1", "lstm.2", "proj", "head"]
