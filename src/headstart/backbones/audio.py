@@ -27,6 +27,7 @@ from torch import nn
 from headstart.backbones.audio_frontend import AudioFrontend
 from headstart.backbones.audio_recipe import AISFX_RECIPE, RESEMBLYZER_RECIPE, AudioRecipe
 from headstart.backbones.catalog import BackboneSpec
+from headstart.backbones.heads import linear_head
 from headstart.backbones.loading import load_by_name
 from headstart.errors import HeadstartError
 from headstart.registry import unknown_choice
@@ -212,7 +213,7 @@ class AudioClassifier(nn.Module):
         self.architecture = encoder.architecture
         self.drop_rate = drop_rate
         self.head_drop = nn.Dropout(drop_rate)
-        self.head = _head(self.num_features, num_classes)
+        self.head = linear_head(self.num_features, num_classes)
 
     def apply_recipe(self, recipe: AudioRecipe) -> None:
         """Compute the front end the resolved recipe asks for (``preprocess.*`` overrides)."""
@@ -235,16 +236,11 @@ class AudioClassifier(nn.Module):
         return self.head
 
     def reset_classifier(self, num_classes: int) -> None:
-        self.head = _head(self.num_features, num_classes)
+        self.head = linear_head(self.num_features, num_classes)
 
     def depth_groups(self) -> list[tuple[str, list[str]]]:
         """The encoder's groups, input to output, head excluded (the front end has no parameters)."""
         return [(name, [f"encoder.{p}" for p in params]) for name, params in self.encoder.depth_groups()]
-
-
-def _head(num_features: int, num_classes: int) -> nn.Module:
-    """A linear head; ``num_classes=0`` gives no head (features out), as timm does."""
-    return nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def _numpy_globals() -> list[Any]:

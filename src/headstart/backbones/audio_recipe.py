@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from headstart.backbones.recipe import MISMATCH, is_int, is_number, recipe_field
+from headstart.backbones.recipe import MISMATCH, is_int, is_number, recipe_field, warn_mismatch
 
 if TYPE_CHECKING:
     import torch
@@ -155,15 +155,7 @@ def resolve_audio_recipe(checkpoint: AudioRecipe, overrides: PreprocessConfig) -
         if checkpoint.frontend == "waveform" and name != "sample_rate":
             continue
         if ours != theirs:
-            logger.warning(
-                "%s: preprocess.%s=%s but the checkpoint was trained with %s=%s; "
-                "features will be off-distribution unless you meant it",
-                MISMATCH,
-                name,
-                ours,
-                name,
-                theirs,
-            )
+            warn_mismatch(name, ours, theirs)
     return resolved
 
 

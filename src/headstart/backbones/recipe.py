@@ -29,6 +29,7 @@ __all__ = [
     "is_int",
     "is_number",
     "MISMATCH",
+    "warn_mismatch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -160,16 +161,22 @@ def resolve_recipe(checkpoint: ImageRecipe | None, overrides: PreprocessConfig) 
         for name in ("input_size", "mean", "std"):
             ours, theirs = getattr(resolved, name), getattr(checkpoint, name)
             if _differs(ours, theirs):
-                logger.warning(
-                    "%s: preprocess.%s=%s but the checkpoint was trained with %s=%s; "
-                    "features will be off-distribution unless you meant it",
-                    MISMATCH,
-                    name,
-                    _fmt(ours),
-                    name,
-                    _fmt(theirs),
-                )
+                warn_mismatch(name, ours, theirs)
     return resolved
+
+
+def warn_mismatch(name: str, ours: Any, theirs: Any, what: str = "features") -> None:
+    """Log the ``preprocessing mismatch`` warning for an override of ``preprocess.NAME`` away from the checkpoint's."""
+    logger.warning(
+        "%s: preprocess.%s=%s but the checkpoint was trained with %s=%s; %s will be off-distribution unless you "
+        "meant it",
+        MISMATCH,
+        name,
+        _fmt(ours),
+        name,
+        _fmt(theirs),
+        what,
+    )
 
 
 def _differs(a: Any, b: Any) -> bool:

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from headstart.backbones.recipe import MISMATCH, is_int, recipe_field
+from headstart.backbones.heads import linear_head
+from headstart.backbones.recipe import MISMATCH, is_int, recipe_field, warn_mismatch
 from headstart.config import PreprocessConfig
 from headstart.errors import HeadstartError
 
@@ -188,21 +189,8 @@ def resolve_text_recipe(checkpoint: TextRecipe, overrides: PreprocessConfig) -> 
     for name in ("max_length", "pooling"):
         ours, theirs = getattr(resolved, name), getattr(checkpoint, name)
         if ours != theirs:
-            logger.warning(
-                "%s: preprocess.%s=%s but the checkpoint was trained with %s=%s; "
-                "embeddings will be off-distribution unless you meant it",
-                MISMATCH,
-                name,
-                ours,
-                name,
-                theirs,
-            )
+            warn_mismatch(name, ours, theirs, "embeddings")
     return resolved
-
-
-def _head(num_features: int, num_classes: int) -> nn.Module:
-    """A linear head; ``num_classes=0`` gives no head (features out), as timm does."""
-    return nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 
 
 class TextClassifier(nn.Module):
@@ -213,7 +201,7 @@ class TextClassifier(nn.Module):
         self.encoder = encoder
         self.num_features = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]
         self.pooling, self.normalize = pooling, normalize
-        self.head = _head(self.num_features, num_classes)
+        self.head = linear_head(self.num_features, num_classes)
 
     def apply_recipe(self, recipe: TextRecipe) -> None:
         self.pooling, self.normalize = recipe.pooling, recipe.normalize
@@ -238,7 +226,7 @@ class TextClassifier(nn.Module):
         return self.head
 
     def reset_classifier(self, num_classes: int) -> None:
-        self.head = _head(self.num_features, num_classes)
+        self.head = linear_head(self.num_features, num_classes)
 
     def depth_groups(self) -> list[tuple[str, list[str]]]:
         """``embeddings, layer.0 .. layer.N-1`` and what follows the layers (``final``), head excluded.

@@ -8,7 +8,6 @@ length, front end) and ``mfcc`` (the baseline's features and their training-spli
 
 from __future__ import annotations
 
-import glob
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from headstart.backbones.audio_recipe import AudioRecipe, resolve_audio_recipe
 from headstart.backbones.recipe import Recipe
 from headstart.config import DataConfig, PreprocessConfig
 from headstart.errors import HeadstartError
-from headstart.modalities.base import Modality, RecipeKind, register_modality, register_recipe_kind
+from headstart.modalities.base import Modality, RecipeKind, expand_files, register_modality, register_recipe_kind
 
 __all__ = ["AUDIO", "expand_audio_inputs"]
 
@@ -155,21 +154,10 @@ def _mfcc_baseline(fitter: Any) -> Any:
 
 
 def expand_audio_inputs(items: list[str]) -> list[str]:
-    """Audio inputs as files: a folder becomes its audio files (recursively, sorted), a glob pattern its
-    matches; anything else is kept as given (a missing file then gets its own error record)."""
+    """Audio inputs as files: folders become their audio files, glob patterns their matches."""
     from headstart.data.audio import AUDIO_EXTENSIONS
 
-    out: list[str] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-            out += found or [item]
-        elif not path.exists() and any(c in item for c in "*?["):
-            out += sorted(glob.glob(item, recursive=True)) or [item]
-        else:
-            out.append(item)
-    return out
+    return expand_files(items, AUDIO_EXTENSIONS)
 
 
 def _cli_inputs(files: list[str], texts: list[str]) -> list[Any]:

@@ -13,7 +13,7 @@ instead of testing ``modality == "text"`` or ``isinstance(recipe, TextRecipe)``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ __all__ = [
     "modality_of_source",
     "recipe_kind",
     "saved_recipe_kind",
+    "expand_files",
 ]
 
 
@@ -150,6 +151,24 @@ def known_recipe_kinds() -> list[str]:
     return list(RECIPE_KINDS)
 
 
+def expand_files(items: Sequence[str], extensions: Collection[str]) -> list[str]:
+    """Predict inputs as files: a folder becomes its files with one of ``extensions`` (recursively, sorted), a
+    glob pattern its matches; anything else is kept as given (a missing file then gets its own error record)."""
+    import glob
+
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+            out += found or [item]  # an empty folder: one record saying so
+        elif not path.exists() and any(c in item for c in "*?["):
+            out += sorted(glob.glob(item, recursive=True)) or [item]
+        else:
+            out.append(item)
+    return out
+
+
 def saved_recipe_kind(d: dict[str, Any]) -> str:
     """The kind of a recipe as saved in ``headstart.json`` (runs before ``kind`` was written: ``modality``)."""
     return str(d.get("kind") or d.get("modality") or "image")
@@ -157,6 +176,6 @@ def saved_recipe_kind(d: dict[str, Any]) -> str:
 
 def _load_plugins() -> None:
     """Register the modalities that ship with headstart (importing them registers them)."""
+    import headstart.modalities.audio  # noqa: F401
     import headstart.modalities.image  # noqa: F401
     import headstart.modalities.text  # noqa: F401
-    import headstart.modalities.audio  # noqa: F401

@@ -6,7 +6,6 @@ argument no other modality claims is read as images (and refused there with what
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from headstart.backbones.build import build_architecture, create_image_model
 from headstart.backbones.recipe import ImageRecipe, Recipe, resolve_recipe
 from headstart.config import DataConfig, PreprocessConfig
 from headstart.errors import HeadstartError
-from headstart.modalities.base import Modality, RecipeKind, register_modality, register_recipe_kind
+from headstart.modalities.base import Modality, RecipeKind, expand_files, register_modality, register_recipe_kind
 
 __all__ = ["IMAGE", "expand_image_inputs"]
 
@@ -94,21 +93,10 @@ def _predict(run: Any, inputs: Sequence[Any], batch_size: int | None) -> list[di
 
 
 def expand_image_inputs(items: list[str]) -> list[str]:
-    """Image inputs as files: a folder becomes its image files (recursively, sorted), a glob pattern its
-    matches; anything else is kept as given (a missing file then gets its own error record)."""
+    """Image inputs as files: folders become their image files, glob patterns their matches."""
     from headstart.data.sources import IMAGE_EXTENSIONS
 
-    out: list[str] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-            out += found or [item]  # an empty folder: one record saying so
-        elif not path.exists() and any(c in item for c in "*?["):
-            out += sorted(glob.glob(item, recursive=True)) or [item]
-        else:
-            out.append(item)
-    return out
+    return expand_files(items, IMAGE_EXTENSIONS)
 
 
 def _cli_inputs(files: list[str], texts: list[str]) -> list[Any]:
