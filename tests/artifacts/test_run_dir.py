@@ -19,6 +19,7 @@ EXPECTED_FILES = {
     "plan.md",
     "predictions.csv",
     "report.html",
+    "README.md",
 }
 
 

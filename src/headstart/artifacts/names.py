@@ -8,6 +8,7 @@ __all__ = [
     "LOCK_FILE",
     "MANIFEST",
     "METRICS",
+    "MODEL_CARD",
     "PLAN",
     "PREDICTIONS",
     "REPORT",
@@ -23,6 +24,7 @@ HISTORY = "history.jsonl"  # one record per epoch
 SPLITS = "splits.json"  # ids of the train / val / test examples
 PREDICTIONS = "predictions.csv"  # test-split predictions, one row per example
 PLAN = "plan.md"  # which layer groups train from when, at which learning rate
+MODEL_CARD = "README.md"  # the model card: what the model is, how it scored, its limits, how to use it
 REPORT = "report.html"  # the self-contained report (a run's, or a comparison's)
 COMPARISON = "comparison.json"  # a finished `headstart compare`
 LOCK_FILE = ".headstart.lock"  # held while a command writes the folder; left behind, it marks the folder as ours

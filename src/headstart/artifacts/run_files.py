@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from headstart.artifacts.model_card import card_file
 from headstart.artifacts.names import PLAN, PREDICTIONS
 from headstart.artifacts.run_dir import RunFiles, package_versions
 from headstart.backbones.catalog import backbone_identity
@@ -91,7 +92,7 @@ def run_files(
         summary.metrics,
         fitted.history,
         splits_to_json(run.data, run.splits, run.cfg.data.seed),
-        extra={PLAN: table, PREDICTIONS: predictions, **texts},
+        extra={PLAN: table, PREDICTIONS: predictions, **card_file(manifest, summary.metrics, summary.out), **texts},
         folders={**folders, **tensorboard_folder(run.cfg, summary.out, fitted.history)},
     )
 
