@@ -139,6 +139,9 @@ def test_first_batch_checks_catch_int16_silence_and_clipping(caplog: pytest.LogC
         assert check_waveforms(__import__("torch").from_numpy(speech_like)) is None
         torch = __import__("torch")
         assert "int16" in (check_waveforms(torch.from_numpy(speech_like * 32767)) or "")
+        overshoot = speech_like.copy()
+        overshoot[0, :5] = 2.0  # resampling a full-scale drum hit overshoots [-1, 1] a little: not int16
+        assert check_waveforms(torch.from_numpy(overshoot)) is None
         assert "silent" in (check_waveforms(torch.zeros(4, 16000)) or "")
         assert "full scale" in (check_waveforms(torch.from_numpy(np.clip(speech_like * 50, -1, 1))) or "")
     assert caplog.text.count("preprocessing mismatch") == 3
