@@ -80,7 +80,7 @@ def throughput(backbone: str, args: argparse.Namespace) -> None:
     raw = []
     for _ in range(args.repeats):
         t = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode():  # fp32, as every kept forward pass (engine/inference.py) and the probe's
             for s in range(0, len(x_all), cfg.train.batch_size):
                 model.forward_head(model.forward_features(runtime.batch(x_all[s : s + cfg.train.batch_size])), True)
         raw.append(time.perf_counter() - t)
@@ -92,7 +92,8 @@ def throughput(backbone: str, args: argparse.Namespace) -> None:
         clear_memo()  # decode and resample again, as a first run does
         cold.append(runner.train(cfg, out / f"cold{i}", data).seconds)
     raw_s, cold_s = statistics.median(raw), statistics.median(cold)
-    print(f"\n### {backbone}: {len(clips)} clips of {recipe.clip_seconds:.2f} s at {recipe.sample_rate} Hz")
+    setting = f"fp32, channels_last={runtime.channels_last}"
+    print(f"\n### {backbone}: {len(clips)} clips of {recipe.clip_seconds:.2f} s at {recipe.sample_rate} Hz ({setting})")
     print(
         f"raw forward (front end + encoder, clips in memory): median {raw_s:.2f} s ({len(clips) / raw_s:.0f} clips/s)"
     )
