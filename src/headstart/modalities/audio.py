@@ -249,6 +249,11 @@ AUDIO = register_modality(
         data_facts=_data_facts,
         predict=_predict,
         cli_inputs=_cli_inputs,
+        fine_tune_advice=(
+            "lp-ft",
+            "audio encoders fine-tune best from a fitted head (lp-ft led both drums benches; from a random head the "
+            "speech encoder diverged)",
+        ),
         claim_order=10,  # before text, which claims any JSONL: audio claims a table only when it names sound files
     )
 )
