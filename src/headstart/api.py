@@ -174,6 +174,21 @@ class Model:
         result = evaluate_run(self._run, source, split)
         return {**result.metrics, "split": result.split, "skipped_unreadable": result.skipped}
 
+    def export(self, format: str, path: str | Path) -> Path:
+        """Write the model for use without headstart, as ``headstart export`` does; returns the file written.
+
+        ``format="onnx"``: one graph from raw inputs (uint8 RGB images ``(N, H, W, 3)`` of any size, or the token
+        ids of the ``tokenizer.json`` written beside it) to the scores ``predict`` reports, with the labels and
+        recipe in its metadata. ``path`` lies in an existing folder; only a file headstart wrote is replaced.
+
+        Example::
+
+            hs.load("runs/cells").export("onnx", "cells.onnx")
+        """
+        from headstart.export import export_run
+
+        return export_run(self._run, format, path)[0]
+
     def __repr__(self) -> str:
         m = self._run.manifest
         return (

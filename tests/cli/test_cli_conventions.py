@@ -117,6 +117,7 @@ REQUIRED_ARGS = {
     "advise": ["builtin:elpv"],
 }
 ROWS = {"predict", "rank"}  # commands whose output is rows: csv too
+ARTIFACT_FORMATS = {"export": ["/no/such/run"]}  # --format names the file format written, not the printed output
 
 
 def _commands_with_format() -> set[str]:
@@ -129,7 +130,10 @@ def _commands_with_format() -> set[str]:
 
 
 def test_every_format_option_is_checked_before_any_work() -> None:
-    assert _commands_with_format() == set(REQUIRED_ARGS)
+    assert _commands_with_format() == set(REQUIRED_ARGS) | set(ARTIFACT_FORMATS)
+    for name, args in ARTIFACT_FORMATS.items():
+        result = invoke(name, *args, "--format", "xml")
+        assert result.exit_code == 2 and "unknown export format 'xml'; known: onnx" in result.output, result.output
     for name, args in REQUIRED_ARGS.items():
         result = invoke(name, *args, "--format", "xml")
         choices = "'table', 'json', 'csv'" if name in ROWS else "'table', 'json'."

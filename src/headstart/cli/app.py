@@ -350,5 +350,7 @@ def main() -> None:
 
 
 # the other commands register on ``app`` when their modules are imported
+from headstart.cli import export as _export  # noqa: E402, F401
 from headstart.cli import inference as _inference  # noqa: E402, F401
+from headstart.cli import serve as _serve  # noqa: E402, F401
 from headstart.cli import transfer as _transfer  # noqa: E402, F401
