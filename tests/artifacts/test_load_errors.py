@@ -105,7 +105,7 @@ MANIFEST_DAMAGE = [
     (_drop("recipe"), "has no 'recipe' section (a JSON object); found null"),
     (_set("", "config", "train"), "has no 'config' section (a JSON object); found \"train\""),
     (_set("backbone", "architecture", 5), "has backbone.architecture=5; it must be the timm architecture name"),
-    (_set("recipe", "kind", "audio"), 'has recipe.kind="audio"; it must be image | text | tfidf'),
+    (_set("recipe", "kind", "video"), 'has recipe.kind="video"; it must be audio | image | mfcc | text | tfidf'),
     (_set("data", "source", None), "has data.source=null"),
     (_set("", "threshold", 2), "has threshold=2; it must be null or a number in [0, 1]"),
     (_set("recipe", "input_size", 100000), "has a bad recipe: recipe.input_size=100000 must be an integer in 16..2048"),

@@ -45,7 +45,7 @@ def test_every_recipe_kind_reads_back_what_it_saved(tmp_path: Path) -> None:
         RESEMBLYZER_RECIPE,
         MfccRecipe.from_audio(RESEMBLYZER_RECIPE).with_stats(np.zeros(80), np.ones(80)),
     ]
-    assert known_recipe_kinds() == ["image", "text", "tfidf", "audio", "mfcc"]
+    assert known_recipe_kinds() == ["audio", "image", "mfcc", "text", "tfidf"]
     for recipe in recipes:
         saved = recipe.to_dict()
         assert saved_recipe_kind(saved) == recipe.kind

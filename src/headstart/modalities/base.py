@@ -146,9 +146,10 @@ def recipe_kind(recipe: Recipe | str) -> RecipeKind:
 
 
 def known_recipe_kinds() -> list[str]:
-    """Every registered recipe kind, in registration order (for the checks of a saved run)."""
+    """Every registered recipe kind, sorted (for the checks of a saved run; registration order depends on which
+    module a process imports first)."""
     _load_plugins()
-    return list(RECIPE_KINDS)
+    return sorted(RECIPE_KINDS)
 
 
 def expand_files(items: Sequence[str], extensions: Collection[str]) -> list[str]:
