@@ -112,6 +112,9 @@ def test_console_lock_ctrl_c_and_resume_arguments(elpv_folder: Path, tmp_path: P
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a terminal's Ctrl-C: SIGINT at its default even when this suite was started in the background (a
+        # non-interactive shell's `cmd &` ignores SIGINT, and children inherit that, so Python would ignore it too)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 600
