@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.headstart-installed
 
-.PHONY: setup demo test lint bench clean system-deps
+.PHONY: setup demo demo-run test lint bench clean system-deps
 
 setup: $(STAMP)
 
@@ -35,10 +35,20 @@ system-deps:
 
 # ELPV cells: defects can sit at the border (keep the whole cell: crop_pct=1.0) and cells have no
 # up/down orientation (vertical flips are valid augmentation). Neither changes normalization.
+# the demo continues by itself after an interruption (--resume: finished runs are reused, an interrupted
+# one continues from its checkpoint); DEMO_OUT and DEMO_FLAGS let the tests run the same command small
+DEMO_OUT ?= runs/demo
+DEMO_FLAGS ?=
+DEMO = $(BIN)/headstart compare builtin:elpv --backbone efficientnet_lite0 \
+	--strategies linear-probe,finetune,scratch --epochs 3 --out $(DEMO_OUT) \
+	--set preprocess.crop_pct=1.0 --set preprocess.vflip=true --resume $(DEMO_FLAGS)
+
 demo: setup
-	$(BIN)/headstart compare builtin:elpv --backbone efficientnet_lite0 \
-		--strategies linear-probe,finetune,scratch --epochs 3 --out runs/demo \
-		--set preprocess.crop_pct=1.0 --set preprocess.vflip=true
+	$(DEMO)
+
+# the demo's command alone, without the set-up (tests: make demo-run VENV=... DEMO_OUT=... DEMO_FLAGS=...)
+demo-run:
+	$(DEMO)
 
 test: setup lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10 tests \

@@ -55,3 +55,53 @@ def test_compare_with_seeds_writes_one_run_per_strategy_and_seed(tiny_config: Ru
     assert row["seeds"] == 2 and row["accuracy_std"] is not None and "accuracy" in row["ci95"]
     lp, scratch = (r["macro_f1"] for r in result.rows)  # the verdict reads the seed means, and says so
     assert result.verdict == verdict(result.rows) and f"({lp:.3f} vs {scratch:.3f})" in result.verdict
+
+
+def test_ctrl_c_during_a_comparison_names_the_command_that_continues_it(
+    tiny_config: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headstart import runner
+    from headstart.errors import RunInterrupted
+
+    def interrupted(*args: object, **kwargs: object) -> RunSummary:
+        raise RunInterrupted("interrupted; Continue with: headstart train --resume x")
+
+    monkeypatch.setattr(runner, "train", interrupted)
+    with pytest.raises(RunInterrupted) as caught:
+        experiments.compare(tiny_config, ["finetune"], tmp_path / "cmp", resume_hint="`headstart compare D --resume`")
+    message = str(caught.value)
+    assert "interrupted during" in message and "before its first checkpoint" in message
+    assert message.endswith("Continue the comparison with: `headstart compare D --resume`")
+    assert "headstart train --resume" not in message
+
+
+def test_config_differences_name_every_changed_setting() -> None:
+    from headstart.continuation import config_differences, data_differences
+
+    saved = {"train": {"epochs": 3, "seed": 0}, "strategy": {"name": "finetune"}}
+    now = {"train": {"epochs": 3, "seed": 1}, "strategy": {"name": "finetune", "adabn": True}}
+    assert config_differences(saved, now) == ["strategy.adabn unset then, true now", "train.seed 0 then, 1 now"]
+    same = {"examples": "a", "splits": "b", "classes": ["x", "y"], "n": 10, "split_sizes": {"train": 6}}
+    assert data_differences(same, same) == []
+    assert data_differences({**same, "splits": "c", "split_sizes": {"train": 5}}, same) == [
+        "the splits: {'train': 5} then, {'train': 6} now"
+    ]
+    assert "not recorded" in data_differences(None, same)[0]
+
+
+def test_a_run_of_an_older_headstart_is_read_with_todays_defaults_or_trained_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from headstart.continuation import inspect_sub_run
+
+    config = RunConfig().to_dict()
+    identity = {"examples": "a", "splits": "b", "classes": ["x", "y"], "n": 10, "split_sizes": {"train": 6}}
+    folder = tmp_path / "finetune"
+    folder.mkdir()
+    older = json.loads(json.dumps(config))
+    del older["train"]["seed"]  # a setting added since that run was written; its default keeps the behaviour
+    (folder / "headstart.json").write_text(json.dumps({"config": older, "data": {"identity": identity}}))
+    assert inspect_sub_run(folder, config, identity, tmp_path).state == "finished"
+    (folder / "headstart.json").write_text(json.dumps({"config": config, "data": {}}))  # no data recorded
+    assert inspect_sub_run(folder, config, identity, tmp_path).state == "new"
+    assert "older headstart that did not record its data" in caplog.text

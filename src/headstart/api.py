@@ -282,10 +282,16 @@ def compare(
     seed: int | None = None,
     config: str | Path | RunConfig | None = None,
     settings: dict[str, Any] | None = None,
+    resume: bool = False,
     verbose: bool = True,
 ) -> Any:
     """Several strategies on the same split(s), as ``headstart compare``: a ``Comparison`` with ``rows``
-    (one per strategy, 95% CIs), ``verdict`` and ``runs``; ``out`` gets the run folders and report.html."""
+    (one per strategy, 95% CIs), ``verdict`` and ``runs``; ``out`` gets the run folders and report.html.
+
+    ``resume=True`` continues an interrupted comparison in ``out`` (a kernel restart, Ctrl-C): finished runs
+    made with the same settings and data are reused (their row's ``origin`` says ``reused``), an interrupted
+    one continues from its checkpoint (``resumed``), the missing ones are trained; other settings or data
+    are refused, naming what differs."""
     from headstart import experiments
     from headstart.artifacts.out_dir import claim_out
     from headstart.engine.progress import progress_shown
@@ -300,7 +306,10 @@ def compare(
     cfg = resolve_run_config(_source(data), config, settings=settings, **flags)
     dataset = _dataset(data, cfg.task.kind)
     with claim_out(out, cfg.data.source), progress_shown(verbose):
-        result = experiments.compare(cfg, list(strategies), Path(out), seeds, dataset=dataset)
+        hint = "the same hs.compare(...) call with resume=True"
+        result = experiments.compare(
+            cfg, list(strategies), Path(out), seeds, dataset=dataset, resume=resume, resume_hint=hint
+        )
         experiments.write_comparison_files(result, Path(out), cfg.data.source, cfg)
     return result
 

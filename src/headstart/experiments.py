@@ -21,7 +21,10 @@ from scipy import stats
 from headstart import runner
 from headstart.artifacts.out_dir import check_out, claim_out
 from headstart.config import RunConfig
+from headstart.continuation import SubRun, inspect_sub_run, sub_run_state
 from headstart.data.dataset import Dataset
+from headstart.engine.checkpoint import CHECKPOINT_DIR, data_identity, has_checkpoint
+from headstart.errors import HeadstartError, RunInterrupted
 from headstart.report.metric_keys import summary_keys, task_of_metrics
 from headstart.report.verdict import verdict
 from headstart.tasks import get_task
@@ -72,11 +75,12 @@ def train_seeds(cfg: RunConfig, out: Path, seeds: int) -> list[runner.RunSummary
         return [runner.train(seed_config(cfg, s), target) for s, target in targets.items()]
 
 
-def check_outs(cfg: RunConfig, container: Path, runs: Iterable[Path]) -> None:
-    """Refuse an unsafe container folder or run folder before any of the runs starts."""
+def check_outs(cfg: RunConfig, container: Path, runs: Iterable[Path], resuming: bool = False) -> None:
+    """Refuse an unsafe container folder or run folder before any of the runs starts (``resuming``: an
+    interrupted run folder is allowed, it is about to be continued)."""
     check_out(container, cfg.data.source)
     for target in runs:
-        check_out(target, cfg.data.source)
+        check_out(target, cfg.data.source, resuming)
 
 
 def _t975(dof: int) -> float:
@@ -124,6 +128,9 @@ def summary_row(name: str, summaries: list[runner.RunSummary]) -> dict[str, Any]
         "run": str(first.out.parent if len(summaries) > 1 else first.out),
         "n_test": first.metrics["n"],
     }
+    origins = sorted({s.origin for s in summaries})
+    if origins != ["trained"]:  # compare --resume took over some of them: the table says so
+        row["origin"] = "+".join(origins)
     if len(summaries) == 1:
         row.update({k: first.metrics.get(k) for k in summary_metrics(task)}, seeds=1)
         row["ci95"] = first.metrics.get("ci95") or {}
@@ -137,34 +144,120 @@ def _run_folder(out: Path, strategy: str, seed: int, seeds: int) -> Path:
     return out / strategy if seeds == 1 else out / strategy / f"seed-{seed}"
 
 
+def _strategy_config(cfg: RunConfig, name: str) -> RunConfig:
+    return dataclasses.replace(cfg, strategy=dataclasses.replace(cfg.strategy, name=name))
+
+
 def compare(
     cfg: RunConfig,
     strategies: list[str],
     out: Path,
     seeds: int = 1,
-    on_start: Callable[[str, int], None] | None = None,
+    on_start: Callable[[str, int, str], None] | None = None,
     dataset: Dataset | None = None,
+    resume: bool = False,
+    resume_hint: str = "the same comparison with --resume",
 ) -> Comparison:
     """Every strategy on the same split per seed (``out/<strategy>`` or ``out/<strategy>/seed-<s>``).
 
     Every run folder is checked before the first training starts; the caller claims ``out`` itself
     (:func:`~headstart.artifacts.out_dir.claim_out`) for as long as it writes the comparison files.
 
-    ``on_start(strategy, seed)`` is called before each run (the CLI prints progress with it); ``dataset`` is
-    in-memory data (the Python API), used instead of reading ``cfg.data.source``."""
+    ``resume``: a finished run folder made with the same settings and data is reused, an interrupted one is
+    continued from its checkpoint, the others are trained; any mismatch is refused before any work
+    (:mod:`headstart.continuation`). Without it, an interrupted run folder is refused, naming ``resume_hint``
+    (the command, or call, that continues the comparison); an interrupted run says the same.
+
+    ``on_start(strategy, seed, state)`` is called before each run (``state``: ``new``, ``interrupted`` or
+    ``finished``; the CLI prints progress with it); ``dataset`` is in-memory data (the Python API), used
+    instead of reading ``cfg.data.source``."""
+    targets = {(name, s): _run_folder(out, name, s, seeds) for s in _seeds(cfg, seeds) for name in strategies}
+    if not resume:
+        _refuse_interrupted(list(targets.values()), out, resume_hint)
+    check_outs(cfg, out, targets.values(), resuming=resume)
+    prepared: dict[int, tuple[Dataset, dict[str, np.ndarray]]] = {}
+
+    def data_of(seed: int) -> tuple[Dataset, dict[str, np.ndarray]]:
+        if seed not in prepared:
+            prepared[seed] = runner.prepare_data(seed_config(cfg, seed), dataset)
+        return prepared[seed]
+
+    found = _inspect(cfg, targets, data_of, out) if resume else {}
     runs: dict[str, list[runner.RunSummary]] = {name: [] for name in strategies}
-    check_outs(cfg, out, [_run_folder(out, name, s, seeds) for name in strategies for s in _seeds(cfg, seeds)])
-    for seed in _seeds(cfg, seeds):
-        seeded = seed_config(cfg, seed)
-        prepared = runner.prepare_data(seeded, dataset)
-        for name in strategies:
-            run_cfg = dataclasses.replace(seeded, strategy=dataclasses.replace(seeded.strategy, name=name))
-            target = _run_folder(out, name, seed, seeds)
-            if on_start is not None:
-                on_start(name, seed)
-            runs[name].append(runner.train(run_cfg, target, prepared))
+    for (name, seed), target in targets.items():
+        sub = found.get((name, seed), SubRun(target, "new"))
+        if on_start is not None:
+            on_start(name, seed, sub.state)
+        if sub.state == "finished":
+            runs[name].append(_reused(sub))
+        else:
+            runs[name].append(_train(_strategy_config(seed_config(cfg, seed), name), sub, data_of(seed), resume_hint))
+        if name == strategies[-1]:
+            prepared.pop(seed, None)  # this seed's data is done with
     rows = [summary_row(name, summaries) for name, summaries in runs.items()]
     return Comparison(rows, verdict(rows, get_task(cfg.task.kind).primary), runs)
+
+
+def _train(
+    cfg: RunConfig, sub: SubRun, data: tuple[Dataset, dict[str, np.ndarray]], resume_hint: str
+) -> runner.RunSummary:
+    """Train (or continue) one run of the comparison; Ctrl-C names the command that continues the comparison."""
+    try:
+        summary = runner.train(cfg, sub.folder, data, resume=sub.checkpoint)
+    except RunInterrupted:
+        kept = (
+            f"its last epoch's checkpoint is in {sub.folder / CHECKPOINT_DIR}"
+            if has_checkpoint(sub.folder)
+            else "before its first checkpoint"
+        )
+        raise RunInterrupted(
+            f"the comparison was interrupted during {sub.folder} ({kept}); its finished runs are kept. "
+            f"Continue the comparison with: {resume_hint}"
+        ) from None
+    return dataclasses.replace(summary, origin="resumed") if sub.checkpoint is not None else summary
+
+
+def _refuse_interrupted(targets: list[Path], out: Path, resume_hint: str) -> None:
+    interrupted = [t for t in targets if sub_run_state(t) == "interrupted"]
+    if interrupted:
+        raise HeadstartError(
+            f"{interrupted[0]} holds an interrupted run of the comparison in {out}; continue the comparison with "
+            f"{resume_hint} (finished runs are reused, the interrupted one continues from its checkpoint), "
+            "or choose another --out (nothing was overwritten)"
+        )
+
+
+def _inspect(
+    cfg: RunConfig,
+    targets: dict[tuple[str, int], Path],
+    data_of: Callable[[int], tuple[Dataset, dict[str, np.ndarray]]],
+    out: Path,
+) -> dict[tuple[str, int], SubRun]:
+    """Every run folder's state, checked against the comparison's settings and data (before any work)."""
+    from headstart.backbones import get_backbone
+
+    spec = get_backbone(cfg.model.backbone, cfg.model.weights)
+    found = {}
+    for (name, seed), target in targets.items():
+        resolved = runner.resolve_config(_strategy_config(seed_config(cfg, seed), name), spec)
+        found[(name, seed)] = inspect_sub_run(target, resolved.to_dict(), data_identity(*data_of(seed)), out)
+    return found
+
+
+def _reused(sub: SubRun) -> runner.RunSummary:
+    """The summary of a finished run folder, read back from its ``headstart.json``."""
+    manifest = sub.manifest or {}
+    return runner.RunSummary(
+        out=sub.folder,
+        strategy=manifest["strategy"],
+        metrics=manifest["metrics"],
+        seconds=float(manifest.get("seconds") or 0.0),
+        trainable_params=int(manifest.get("trainable_params") or 0),
+        skipped=len((manifest.get("data") or {}).get("skipped_unreadable") or []),
+        feature_cache_hit=manifest.get("feature_cache_hit"),
+        task=manifest.get("task"),
+        origin="reused",
+    )
 
 
 def write_comparison_files(result: Comparison, out: Path, data: str, cfg: RunConfig) -> Path:

@@ -51,6 +51,7 @@ class RunSummary:
     skipped: int  # unreadable images skipped
     feature_cache_hit: bool | None  # linear-probe only
     task: str | None = None  # what the head predicted (a registered task)
+    origin: str = "trained"  # compare --resume: "resumed" (continued from a checkpoint) or "reused" (finished)
 
 
 def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> tuple[Dataset, dict[str, np.ndarray]]:

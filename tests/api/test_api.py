@@ -128,3 +128,20 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     records = scope["records"]
     assert isinstance(records, list) and len({r["label"] for r in records}) == 1  # one cell, four forms
     assert (tmp_path / "runs" / "cmp" / "report.html").is_file() and (tmp_path / "runs" / "txt").is_dir()
+
+
+def test_compare_resume_reuses_finished_runs_and_refuses_other_data(elpv: ImageSet, tmp_path: Path) -> None:
+    """hs.compare(..., resume=True) after a kernel restart: the finished run is reused, the missing one trained."""
+    out, data = tmp_path / "cmp", _cells(elpv, 10)
+    first = hs.compare(data, ["linear-probe"], backbone="mobilenet_v2", epochs=1, out=out, settings=FAST, verbose=False)
+    again = hs.compare(
+        data, ["linear-probe", "scratch"], backbone="mobilenet_v2", epochs=1, out=out, settings=FAST,
+        resume=True, verbose=False,
+    )  # fmt: skip
+    rows = {row["strategy"]: row for row in again.rows}
+    assert rows["linear-probe"]["origin"] == "reused" and "origin" not in rows["scratch"]
+    assert rows["linear-probe"]["macro_f1"] == first.rows[0]["macro_f1"]
+    with pytest.raises(hs.HeadstartError, match=r"the data: 20 examples then, 24 now.*choose another --out"):
+        hs.compare(
+            _cells(elpv, 12), ["linear-probe"], backbone="mobilenet_v2", epochs=1, out=out, settings=FAST, resume=True
+        )

@@ -113,7 +113,9 @@ def test_compare_verdict_uses_the_task_primary(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(
         experiments.runner,
         "train",
-        lambda cfg, out, prepared=None: _summary(dict(REGRESSION, r2=r2[cfg.strategy.name]), cfg.strategy.name),
+        lambda cfg, out, prepared=None, resume=None: _summary(
+            dict(REGRESSION, r2=r2[cfg.strategy.name]), cfg.strategy.name
+        ),
     )
     result = experiments.compare(cfg, ["linear-probe", "scratch"], tmp_path / "cmp")
     assert [r["task"] for r in result.rows] == ["regression", "regression"]

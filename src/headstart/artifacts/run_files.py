@@ -21,6 +21,7 @@ from headstart.artifacts.run_dir import RunFiles, package_versions
 from headstart.backbones.catalog import backbone_identity
 from headstart.config import RunConfig
 from headstart.data.splits import splits_to_json
+from headstart.engine.checkpoint import data_identity
 from headstart.engine.fitting import Fitted, RunContext
 from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
 from headstart.modalities import recipe_kind
@@ -50,6 +51,7 @@ def run_manifest(run: RunContext, fitted: Fitted, metrics: dict[str, Any]) -> di
         "data": {
             "source": data.source,
             "fingerprint": run.fingerprint,
+            "identity": data_identity(data, run.splits),  # examples and splits: what compare --resume checks
             "n": len(data),
             **run.task.target_summary(data),  # class counts, value range, label counts
             "split_sizes": {k: len(v) for k, v in run.splits.items()},

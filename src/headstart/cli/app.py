@@ -40,6 +40,7 @@ from headstart.cli.common import (
     build_config,
     check_seeds,
     command,
+    command_line,
     err_console,
     friendly,
     out_console,
@@ -213,6 +214,7 @@ def _train(cfg: RunConfig, out: Path, seeds: int, data: str) -> None:
 @command()
 @friendly
 def compare(
+    ctx: typer.Context,
     data: DataArg,
     strategies: Annotated[
         str, typer.Option(help="comma-separated strategies, run on the same split, from: {strategies}")
@@ -229,6 +231,14 @@ def compare(
     seeds: SeedsOpt = 1,
     class_weights: ClassWeightsOpt = None,
     log: LogOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="continue an interrupted comparison in --out: finished runs made with the same settings and data "
+            "are reused, an interrupted one continues from its checkpoint, the missing ones are trained",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run several strategies on the same split(s): one table with 95% CIs, a verdict and report.html."""
@@ -257,18 +267,23 @@ def compare(
         log=log,
     )
     check_seeds(seeds, cfg)
+    hint = f"`{command_line(ctx, '--resume')}`"
     with claim_out(out, cfg.data.source):
-        _compare(cfg, names, out, seeds, data)
+        _compare(cfg, names, out, seeds, data, resume, hint)
 
 
-def _compare(cfg: RunConfig, names: list[str], out: Path, seeds: int, data: str) -> None:
+_STARTING = {"new": "...", "interrupted": "continuing from its checkpoint ...", "finished": "finished: reused"}
+
+
+def _compare(cfg: RunConfig, names: list[str], out: Path, seeds: int, data: str, resume: bool, hint: str) -> None:
     """Run the comparison, print its table and verdict, and write its files into ``out``."""
     from headstart import experiments
     from headstart.report import rich_table
 
-    result = experiments.compare(
-        cfg, names, out, seeds, on_start=lambda name, s: err_console.print(f"[bold]{name}[/bold] (seed {s}) ...")
-    )
+    def starting(name: str, seed: int, state: str) -> None:
+        err_console.print(f"[bold]{name}[/bold] (seed {seed}) {_STARTING[state]}")
+
+    result = experiments.compare(cfg, names, out, seeds, on_start=starting, resume=resume, resume_hint=hint)
     rows = result.rows
     where = f"test split ({rows[0]['n_test']} examples" + (f", mean over {seeds} seeds)" if seeds > 1 else ")")
     out_console.print(rich_table(rows, f"{cfg.model.backbone} on {data}: {where}"))

@@ -45,6 +45,7 @@ __all__ = [
     "print_warnings",
     "report_skips",
     "write_csv",
+    "command_line",
 ]
 
 app = typer.Typer(
@@ -231,3 +232,28 @@ def write_csv(rows: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+
+
+def command_line(ctx: typer.Context, extra: str = "") -> str:
+    """The command being run, as the user could type it again (``headstart compare DATA --epochs 3 ...``),
+    rebuilt from what they passed (defaults left out), followed by ``extra`` (e.g. ``--resume``) unless
+    it was already given. ``ctx``: the command's context (a ``typer.Context`` parameter)."""
+    import shlex
+
+    words = ctx.command_path.split()
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if source is None or source.name not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        value = ctx.params.get(name)
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        elif getattr(param, "is_flag", False):
+            words.append(param.opts[0] if value else (param.secondary_opts or param.opts)[0])
+        else:
+            for item in value if isinstance(value, list | tuple) else [value]:
+                words += [param.opts[0], str(item)]
+    if extra and extra not in words:
+        words.append(extra)
+    return shlex.join(words)

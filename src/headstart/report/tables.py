@@ -27,7 +27,7 @@ COLUMNS = [  # a classification comparison's columns (see :func:`columns`)
     ("roc_auc", "ROC-AUC [95% CI]"),
     *TRAIL,
 ]
-PLAIN = {"strategy", "seconds", "trainable_params", "run", "n_test", "seeds", "task"}  # not metrics
+PLAIN = {"strategy", "seconds", "trainable_params", "run", "n_test", "seeds", "task", "origin"}  # not metrics
 NOTES = {  # what report.md says each run folder holds, per task
     "classification": "metrics.json (per-class precision/recall/F1, confusion matrix, calibration),",
     "regression": "metrics.json (MAE, RMSE, R², correlations with 95% intervals),",
@@ -54,6 +54,8 @@ def format_cell(key: str, row: dict[str, Any]) -> str:
     '0.873 [0.851, 0.894]'
     >>> format_cell("macro_f1", {"macro_f1": 0.8, "macro_f1_std": 0.0123, "ci95": {}})
     '0.800 ± 0.012'
+    >>> format_cell("strategy", {"strategy": "finetune", "origin": "resumed"})
+    'finetune (resumed)'
     """
     value = row.get(key)
     if value is None:
@@ -68,6 +70,8 @@ def format_cell(key: str, row: dict[str, Any]) -> str:
         return f"{value:.1f}"
     if key == "trainable_params":
         return f"{value:,}"
+    if key == "strategy" and row.get("origin"):  # compare --resume: a run taken over, not trained now
+        return f"{value} ({row['origin']})"
     return str(value)
 
 
