@@ -377,3 +377,21 @@ def test_audio_uploads_equal_offline_predict(tmp_path: Path) -> None:
         answer = httpx.post(f"{url}/predict", files=uploads, timeout=120)
     assert answer.status_code == 200, answer.text
     _assert_same(answer.json(), hs.load(run).predict([str(p) for p in [*sent, bad]]))  # the error names noise.wav too
+
+
+def test_the_listening_socket_sends_small_writes_at_once() -> None:
+    """asyncio disables Nagle only on IPPROTO_TCP sockets: without it a keep-alive client waited ~40 ms (a
+    delayed ACK) for every response (bench/README.md, bench_serve.py)."""
+    from headstart.cli.serve import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        client = socket.create_connection(sock.getsockname()[:2])
+        accepted, _ = sock.accept()
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        accepted.close()
+        client.close()
+    finally:
+        sock.close()

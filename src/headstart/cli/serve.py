@@ -81,7 +81,7 @@ def _listen(host: str, port: int) -> socket.socket:
             "0.0.0.0 (every interface) or one of its own addresses"
         ) from None
     try:
-        return socket.create_server((host, port), family=family)
+        return _tcp_server(host, port, family)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             why = "is already in use (another server?)"
@@ -94,6 +94,26 @@ def _listen(host: str, port: int) -> socket.socket:
         raise HeadstartError(
             f"port {port} on {host} {why}; pass another --port or --host (--port 0: any free port)"
         ) from None
+
+
+def _tcp_server(host: str, port: int, family: socket.AddressFamily) -> socket.socket:
+    """A bound, listening TCP socket whose connections send small writes at once (TCP_NODELAY).
+
+    asyncio turns Nagle's algorithm off only on sockets whose protocol is IPPROTO_TCP, and
+    ``socket.create_server`` makes them with protocol 0: a keep-alive client's request then waited ~40 ms for
+    the delayed ACK of the response headers before it got the body (measured: /health 44 ms, 2 ms after)."""
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family == socket.AF_INET6:  # IPv6 only, as socket.create_server and uvicorn do
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _run(application: Any, sock: socket.socket, verbose: bool) -> None:
