@@ -33,7 +33,7 @@ from headstart.engine.train import steps_per_epoch
 from headstart.errors import HeadstartError, RunInterrupted
 from headstart.modalities import check_modality, get_modality
 from headstart.strategies.base import get_strategy
-from headstart.strategies.plan import plan_markdown, plan_rows
+from headstart.strategies.plan import plan_markdown, plan_rows, plan_rule
 from headstart.tasks import get_task
 
 __all__ = ["RunSummary", "prepare_data", "resolve_config", "resolve_run", "train", "resume"]
@@ -146,8 +146,9 @@ def _train(
 def _plan(run: RunContext, fitted: Fitted) -> tuple[list[dict[str, Any]], str]:
     """The plan the run followed (``headstart.json`` ``plan`` and ``plan.md``)."""
     per_epoch = steps_per_epoch(len(run.splits["train"]), run.cfg.train.batch_size)
-    rows = plan_rows(fitted.model, run.strategy, run.cfg, per_epoch)
-    return rows, plan_markdown(rows)
+    rows = plan_rows(fitted.model, run.strategy, run.cfg, per_epoch, fitted.history)
+    rule = plan_rule(fitted.model, run.strategy, run.cfg, per_epoch, run.splits)
+    return rows, plan_markdown(rows) + (f"\n{rule}\n" if rule else "")
 
 
 def _validation_scores(run: RunContext, fitted: Fitted, out: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -63,22 +63,28 @@ def test_resumed_run_matches_uninterrupted(
 def test_kill_right_after_a_plateau_unfreeze(
     tiny_config: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Validation 'stalls' every epoch (synthetic), so block.6 unfreezes at the end of epoch 1; kill right then."""
+    """Validation 'stalls' at every check (synthetic) and is checked after every step, so a group unfreezes
+    inside every epoch; kill at the end of epoch 1, in the middle of the plateau phase, and resume."""
     from headstart.strategies import PlateauTrigger
 
     monkeypatch.setattr(PlateauTrigger, "update", lambda self, value: True)
     cfg = _cfg(tiny_config, "plateau", epochs=3)
+    cfg = dataclasses.replace(cfg, strategy=dataclasses.replace(cfg.strategy, eval_every=1, unfreeze_groups=1))
     full = runner.train(cfg, tmp_path / "full")
     _kill_after(monkeypatch, 1)
     with pytest.raises(Killed):
         runner.train(cfg, tmp_path / "cut")
     state = load_checkpoint(tmp_path / "cut").state
-    assert state["trainable"] == ["block.6", "head"] and state["history"][0]["events"] == ["unfroze block.6 (plateau)"]
+    events = state["history"][0]["events"]
+    steps = state["step"]
+    assert steps >= 2 and len(events) == steps and len(state["trainable"]) == steps + 1  # the head, and one per step
+    assert events[0] == "unfroze block.6 (plateau at step 1)"
     monkeypatch.setattr(Trainer, "on_checkpoint", lambda self, path: None)
     resumed = runner.resume(tmp_path / "cut")
     assert resumed.metrics == full.metrics
     hist = [json.loads(x) for x in (resumed.out / "history.jsonl").read_text().splitlines()]
-    assert [h["trainable_groups"][0] for h in hist] == ["block.6", "block.5", "block.5"]
+    full_hist = [json.loads(x) for x in (full.out / "history.jsonl").read_text().splitlines()]
+    assert [h["trainable_groups"] for h in hist] == [h["trainable_groups"] for h in full_hist]
 
 
 def test_interrupted_run_is_not_overwritten(

@@ -317,7 +317,7 @@ def plan(
     from headstart.engine.train import steps_per_epoch
     from headstart.modalities import build_backbone
     from headstart.report.plan_table import plan_rich_table
-    from headstart.strategies.plan import layer_plan
+    from headstart.strategies.plan import layer_plan, plan_rule
 
     setup(False)
     flags = {"backbone": backbone, "strategy": strategy, "task": task, "epochs": epochs, "limit": limit_per_class}
@@ -332,6 +332,9 @@ def plan(
         return
     title = f"{cfg.strategy.name} on {cfg.model.backbone}: {cfg.train.epochs} epochs x {spe} steps"
     out_console.print(plan_rich_table(rows, title))
+    rule = plan_rule(model, run.strategy, cfg, spe, run.splits)
+    if rule:
+        out_console.print(rule)
 
 
 def _refuse_with_resume(given: list[str], resume: Path) -> None:

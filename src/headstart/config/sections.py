@@ -145,7 +145,11 @@ class StrategyConfig:
     train_groups: int = 3  # partial: train the last K layer groups (the head counts as one)
     groups: list[str] | None = None  # partial: train exactly these groups by name (overrides train_groups)
     unfreeze_every: float | None = None  # progressive: epochs between unfreezes; null = spread over the first half
-    patience: int = 1  # plateau: epochs without validation improvement before the next group unfreezes
+    patience: int = 2  # plateau: validation checks in a row without improvement before the next groups unfreeze
+    min_delta: float = 0.0  # plateau: the smallest relative gain of the validation metric that counts (0.01: 1%)
+    eval_every: int | None = None  # plateau: optimizer steps between validation checks; null = 4 per epoch
+    unfreeze_groups: int | None = None  # plateau: groups per unfreeze; null = enough to reach the whole backbone
+    # ^ in the first half of the run's checks (bench/README.md, "plateau")
     unfreeze_warmup: float = 0.25  # epochs over which a newly unfrozen group's LR ramps from 0 to its value
 
     def __post_init__(self) -> None:
@@ -159,6 +163,9 @@ class StrategyConfig:
         _check(self.train_groups >= 1, "strategy.train_groups must be >= 1")
         _check(self.unfreeze_every is None or self.unfreeze_every > 0, "strategy.unfreeze_every must be > 0")
         _check(self.patience >= 1, "strategy.patience must be >= 1")
+        _check(self.min_delta >= 0, "strategy.min_delta must be >= 0 (a relative gain: 0.01 is 1%)")
+        _check(self.eval_every is None or self.eval_every >= 1, "strategy.eval_every must be >= 1 step (or null)")
+        _check(self.unfreeze_groups is None or self.unfreeze_groups >= 1, "strategy.unfreeze_groups must be >= 1")
         _check(self.unfreeze_warmup >= 0, "strategy.unfreeze_warmup must be >= 0")
 
 

@@ -135,7 +135,9 @@ class Trainer:
         self.trainable = set(strategy.initial_trainable(self.names))
         self.unfrozen_at = dict.fromkeys(self.trainable, 0)
         self.pending = strategy.scheduled_unfreezes(self.names, self.steps_per_epoch, cfg.train.epochs)
-        self.plateau = PlateauTrigger(cfg.strategy.patience) if strategy.unfreezes_on_plateau() else None
+        val_per_train = len(splits["val"]) / max(1, len(splits["train"]))
+        self.rule = strategy.plateau_rule(self.names, self.steps_per_epoch, cfg.train.epochs, val_per_train)
+        self.plateau = PlateauTrigger(self.rule.patience, self.rule.min_delta) if self.rule else None
         self.step, self.epoch = 0, 0
         self.result = TrainResult()
         self.best_key: tuple[float, ...] | None = None
@@ -205,7 +207,28 @@ class Trainer:
         for batch in batches:
             events += self._scheduled_events()
             losses.append(self.train_step(batch))
+            if self._checks_now():  # plateau: a validation check inside the epoch (its end has its own)
+                events += self._on_check(self.task.select(self._validate())[0])
+                self.train_mode()
         return losses, events
+
+    def _checks_now(self) -> bool:
+        rule = self.rule
+        return rule is not None and self.step % rule.eval_every == 0 and self.step % self.steps_per_epoch != 0
+
+    def _on_check(self, value: float) -> list[str]:
+        """Feed one validation check to the plateau trigger; on a plateau, unfreeze the next groups (never
+        after the run's last step)."""
+        if self.plateau is None or self.rule is None or not self.plateau.update(value):
+            return []
+        if self.step >= self.total_steps:
+            return []
+        events = []
+        for _ in range(self.rule.groups):
+            nxt = next_frozen(self.names, self.trainable)
+            if nxt is not None:
+                events.append(self.unfreeze(nxt, f"plateau at step {self.step}"))
+        return events
 
     def train_step(self, batch: Batch) -> float:
         """One optimizer step at the current phase's learning rates; returns the loss."""
@@ -244,10 +267,7 @@ class Trainer:
         if self.best_key is None or key > self.best_key:
             self.best_key, self.best_state = key, copy.deepcopy(self.model.state_dict())
             self.result.best_epoch = self.epoch
-        if self.plateau is not None and self.plateau.update(key[0]):
-            nxt = next_frozen(self.names, self.trainable)
-            if nxt is not None and self.epoch < self.cfg.train.epochs:
-                events.append(self.unfreeze(nxt, "plateau"))
+        events += self._on_check(key[0])
         record.update(
             lr={g["name"]: g["lr"] for g in self.optimizer.param_groups},
             trainable_params=count_trainable(self.model),

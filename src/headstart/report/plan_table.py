@@ -34,7 +34,7 @@ class PlanRow:
 
     group: str  # layer group name, from input to head
     params: int  # parameters in the group
-    unfreeze: str  # start | scheduled | on plateau | never | probe (closed form)
+    unfreeze: str  # start | scheduled | on plateau | on plateau (not reached) | never | probe (closed form)
     trainable_from: int | None  # 1-based epoch the group trains from; None when it has no fixed epoch
     trainable_from_step: int | None  # 0-based optimizer step it trains from (0: the start); None likewise
     lr: float | None  # learning rate at its first step; None for a closed-form probe
@@ -44,6 +44,8 @@ class PlanRow:
         """The "trainable from epoch" cell: ``1``, ``3 (step 40)``, or the unfreeze rule without an epoch."""
         if self.trainable_from is None:
             return self.unfreeze
+        if self.unfreeze == "on plateau":  # a finished run: the epoch it actually unfroze in
+            return f"{self.trainable_from} (on plateau)"
         step = f" (step {self.trainable_from_step})" if self.unfreeze == "scheduled" else ""
         return f"{self.trainable_from}{step}"
 

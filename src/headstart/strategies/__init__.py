@@ -1,6 +1,15 @@
 """Strategies: which layer groups train, when, and with which learning rates."""
 
-from headstart.strategies.base import STRATEGIES, Fitter, PlateauTrigger, Strategy, get_strategy, next_frozen, register
+from headstart.strategies.base import (
+    STRATEGIES,
+    Fitter,
+    PlateauRule,
+    PlateauTrigger,
+    Strategy,
+    get_strategy,
+    next_frozen,
+    register,
+)
 from headstart.strategies.finetune import Finetune, Partial, Scratch
 from headstart.strategies.linear_probe import LinearProbe, load_probe_into_head
 from headstart.strategies.lp_ft import LpFt, scale_head
@@ -16,6 +25,7 @@ __all__ = [
     "Partial",
     "Plateau",
     "PlateauTrigger",
+    "PlateauRule",
     "Progressive",
     "Scratch",
     "Strategy",

@@ -7,12 +7,22 @@ all read the same plan.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from headstart.config import RunConfig
 from headstart.registry import unknown_choice
 
-__all__ = ["Fitter", "Strategy", "register", "get_strategy", "STRATEGIES", "next_frozen", "PlateauTrigger"]
+__all__ = [
+    "Fitter",
+    "Strategy",
+    "register",
+    "get_strategy",
+    "STRATEGIES",
+    "next_frozen",
+    "PlateauTrigger",
+    "PlateauRule",
+]
 
 
 class Fitter(Protocol):
@@ -76,6 +86,13 @@ class Strategy:
         """True when the next frozen group unfreezes as validation stops improving."""
         return False
 
+    def plateau_rule(
+        self, groups: list[str], steps_per_epoch: int, epochs: int, val_per_train: float
+    ) -> PlateauRule | None:
+        """When validation is checked and what a plateau does (None: no plateau unfreezing); ``val_per_train``:
+        the validation split's size over the training split's (validation costs time)."""
+        return None
+
 
 def next_frozen(groups: list[str], trainable: set[str]) -> str | None:
     """The frozen group closest to the head (groups are ordered input -> output)."""
@@ -83,12 +100,39 @@ def next_frozen(groups: list[str], trainable: set[str]) -> str | None:
     return frozen[-1] if frozen else None
 
 
+@dataclass(frozen=True)
+class PlateauRule:
+    """How ``plateau`` watches validation: every ``eval_every`` optimizer steps (and at each epoch's end),
+    ``patience`` checks in a row without a relative gain of ``min_delta`` unfreeze the next ``groups`` groups."""
+
+    eval_every: int
+    patience: int
+    min_delta: float
+    groups: int
+
+    def describe(self) -> str:
+        """The rule in words (``headstart plan`` and ``plan.md``).
+
+        >>> PlateauRule(6, 2, 0.005, 3).describe()
+        'check validation every 6 steps and at epoch ends; 2 checks without a 0.5% gain unfreeze 3 more groups'
+        """
+        gain = f"a {self.min_delta * 100:g}% gain" if self.min_delta else "a gain"
+        checks = "1 check" if self.patience == 1 else f"{self.patience} checks"
+        groups = "1 more group" if self.groups == 1 else f"{self.groups} more groups"
+        every = f"check validation every {self.eval_every} steps and at epoch ends"
+        return f"{every}; {checks} without {gain} unfreeze {groups}"
+
+
 class PlateauTrigger:
-    """Fires when a maximized metric has not improved for ``patience`` consecutive updates.
+    """Fires when a maximized metric has not improved for ``patience`` consecutive updates; an improvement
+    must beat the best so far by ``min_delta`` relative to its size (0.01: 1%).
 
     >>> t = PlateauTrigger(patience=2)
     >>> [t.update(v) for v in (0.5, 0.6, 0.6, 0.59, 0.7, 0.7, 0.7)]
     [False, False, False, True, False, False, True]
+    >>> t = PlateauTrigger(patience=1, min_delta=0.05)
+    >>> [t.update(v) for v in (0.80, 0.83, 0.85)]  # +3.75% is not enough; 0.85 is +6.25% over 0.80
+    [False, True, False]
     """
 
     def __init__(self, patience: int, min_delta: float = 0.0):
@@ -97,7 +141,7 @@ class PlateauTrigger:
         self.bad = 0
 
     def update(self, value: float) -> bool:
-        if self.best is None or value > self.best + self.min_delta:
+        if self.best is None or value > self.best + self.min_delta * abs(self.best):
             self.best, self.bad = value, 0
             return False
         self.bad += 1

@@ -6,6 +6,7 @@ The rows are typed (:class:`~headstart.report.plan_table.PlanRow`); their one ta
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -16,7 +17,7 @@ from headstart.report.plan_table import PlanRow, plan_markdown
 from headstart.strategies.base import Strategy
 from headstart.strategies.param_groups import build_param_groups
 
-__all__ = ["layer_plan", "plan_rows", "plan_markdown"]
+__all__ = ["layer_plan", "plan_rows", "plan_rule", "plan_markdown"]
 
 
 def _unfreeze(name: str, strategy: Strategy, initial: set[str], scheduled: dict[str, int]) -> tuple[str, int | None]:
@@ -30,8 +31,17 @@ def _unfreeze(name: str, strategy: Strategy, initial: set[str], scheduled: dict[
     return ("on plateau" if strategy.unfreezes_on_plateau() else "never"), None
 
 
-def layer_plan(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_epoch: int) -> list[PlanRow]:
-    """One typed row per layer group, from input to head: when it trains, at which LR, with which decay."""
+def layer_plan(
+    model: nn.Module,
+    strategy: Strategy,
+    cfg: RunConfig,
+    steps_per_epoch: int,
+    history: Sequence[Mapping[str, Any]] = (),
+) -> list[PlanRow]:
+    """One typed row per layer group, from input to head: when it trains, at which LR, with which decay.
+
+    ``history`` (a finished run's epoch records): a group that unfroze on a plateau gets the epoch it
+    actually did (``trainable_from``), or ``not reached`` when it never did."""
     groups = layer_groups(model)
     names = [g.name for g in groups]
     initial = set(strategy.initial_trainable(names))
@@ -49,11 +59,15 @@ def layer_plan(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_e
     rows = []
     for g in groups:
         unfreeze, step = _unfreeze(g.name, strategy, initial, scheduled)
+        epoch = None if step is None else step // steps_per_epoch + 1
+        if unfreeze == "on plateau" and history:
+            epoch = _first_epoch(g.name, history)
+            unfreeze = "on plateau" if epoch is not None else "on plateau (not reached)"
         row = PlanRow(
             group=g.name,
             params=g.numel(model),
             unfreeze=unfreeze,
-            trainable_from=None if step is None else step // steps_per_epoch + 1,
+            trainable_from=epoch,
             trainable_from_step=step,
             lr=None if probe else lr[g.name],
             weight_decay=cfg.optim.weight_decay,
@@ -62,7 +76,33 @@ def layer_plan(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_e
     return rows
 
 
-def plan_rows(model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_epoch: int) -> list[dict[str, Any]]:
+def _first_epoch(group: str, history: Sequence[Mapping[str, Any]]) -> int | None:
+    """The first epoch whose record lists ``group`` as trainable (it unfroze during that epoch)."""
+    for record in history:
+        if group in (record.get("trainable_groups") or []):
+            return int(record["epoch"])
+    return None
+
+
+def plan_rule(
+    model: nn.Module, strategy: Strategy, cfg: RunConfig, steps_per_epoch: int, splits: Mapping[str, Any]
+) -> str | None:
+    """The strategy's plateau rule in words (``plateau``), or None; ``splits``: the run's split indices."""
+    names = [g.name for g in layer_groups(model)]
+    val_per_train = len(splits["val"]) / max(1, len(splits["train"]))
+    rule = (
+        strategy.plateau_rule(names, steps_per_epoch, cfg.train.epochs, val_per_train) if strategy.gradients else None
+    )
+    return None if rule is None else f"Plateau rule: {rule.describe()}."
+
+
+def plan_rows(
+    model: nn.Module,
+    strategy: Strategy,
+    cfg: RunConfig,
+    steps_per_epoch: int,
+    history: Sequence[Mapping[str, Any]] = (),
+) -> list[dict[str, Any]]:
     """:func:`layer_plan` as a run stores it (``headstart.json`` ``plan``): ``group``, ``params``,
-    ``trainable_from`` (the table's text: ``1``, ``2 (step 10)``, ``on plateau``, ...), ``lr``, ``weight_decay``."""
-    return [row.to_dict() for row in layer_plan(model, strategy, cfg, steps_per_epoch)]
+    ``trainable_from`` (the table's text: ``1``, ``2 (step 10)``, ``3 (on plateau)``, ...), ``lr``, ``weight_decay``."""
+    return [row.to_dict() for row in layer_plan(model, strategy, cfg, steps_per_epoch, history)]
