@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import re
 import signal
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -91,37 +94,58 @@ def start_server(run: Path, log: Path, max_wait_ms: float) -> tuple[subprocess.P
     raise SystemExit(f"the server did not start within 300 s:\n{log.read_text()}")
 
 
+def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body with ``files`` in the field ``files``, and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, data in files:
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        parts.append(head.encode() + b"Content-Type: image/png\r\n\r\n" + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
 def load_level(url: str, uploads: list[tuple[str, bytes]], clients: int, requests: int, per: int, until: float) -> dict:
-    """``requests`` requests of ``per`` images from ``clients`` threads; each request id's answers and latency."""
+    """``requests`` requests of ``per`` images from ``clients`` threads; each request id's answers and latency.
+
+    The clients are keep-alive ``http.client`` connections sending bodies encoded before the clock starts (as a
+    load generator such as wrk does): the bench shares the machine's cores with the server, and httpx building
+    every form in Python took a visible share of them."""
     ids = itertools.count()
     lock = threading.Lock()
     answers: dict[int, list[Any]] = {}
     latency: dict[int, float] = {}
     failures: list[str] = []
-
+    bodies = [multipart([uploads[(k * per + j) % len(uploads)] for j in range(per)]) for k in range(requests)]
+    host, port = url.removeprefix("http://").split(":")
     attempted: set[int] = set()
 
     def client() -> None:
-        with httpx.Client(base_url=url, timeout=120) as http:
+        http = HTTPConnection(host, int(port), timeout=120)
+        try:
             while time.monotonic() < until:
                 with lock:
                     k = next(ids)
                     if k >= requests:
                         return
                     attempted.add(k)
-                picks = [uploads[(k * per + j) % len(uploads)] for j in range(per)]
+                body, content_type = bodies[k]
                 t = time.perf_counter()
                 try:
-                    r = http.post("/predict", files=[("files", (name, data, "image/png")) for name, data in picks])
-                except httpx.HTTPError as exc:  # no answer: counted as lost
+                    http.request("POST", "/predict", body=body, headers={"Content-Type": content_type})
+                    response = http.getresponse()
+                    status, text = response.status, response.read()
+                except (OSError, HTTPException) as exc:  # no answer: counted as lost
+                    http.close()
                     with lock:
                         failures.append(f"request {k}: {type(exc).__name__}: {exc}")
                     continue
                 with lock:
                     latency[k] = time.perf_counter() - t
-                    if r.status_code != 200:
-                        failures.append(f"request {k}: {r.status_code} {r.text[:200]}")
-                    answers.setdefault(k, []).append(r.json() if r.status_code == 200 else None)
+                    if status != 200:
+                        failures.append(f"request {k}: {status} {text[:200]!r}")
+                    answers.setdefault(k, []).append(json.loads(text) if status == 200 else None)
+        finally:
+            http.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     start = time.perf_counter()

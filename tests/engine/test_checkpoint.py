@@ -77,8 +77,9 @@ def test_kill_right_after_a_plateau_unfreeze(
     state = load_checkpoint(tmp_path / "cut").state
     events = state["history"][0]["events"]
     steps = state["step"]
-    assert steps >= 2 and len(events) == steps and len(state["trainable"]) == steps + 1  # the head, and one per step
-    assert events[0] == "unfroze block.6 (plateau at step 1)"
+    assert steps >= 2 and len(events) == steps + 1  # before the first step, then after each one
+    assert len(state["trainable"]) == steps + 2  # the head, and one group per check
+    assert events[:2] == ["unfroze block.6 (plateau at step 0)", "unfroze block.5 (plateau at step 1)"]
     monkeypatch.setattr(Trainer, "on_checkpoint", lambda self, path: None)
     resumed = runner.resume(tmp_path / "cut")
     assert resumed.metrics == full.metrics

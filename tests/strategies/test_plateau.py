@@ -51,8 +51,9 @@ def test_the_training_starts_from_the_probe_head(
 def test_a_plateau_inside_an_epoch_unfreezes_several_groups_and_the_plan_says_when(
     tiny_config: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Validation returns the same value at every check: with patience 2 and a check after every step, the
-    first plateau comes at the third check (step 3), the next two checks later; 2 groups unfreeze each time."""
+    """Validation returns the same value at every check: with patience 2 and a check before the first step and
+    after every step, the first plateau comes at the third check (step 2), the next two checks later (step 4);
+    2 groups unfreeze each time."""
     validate = Trainer._validate
     first: dict[str, float] = {}
 
@@ -67,10 +68,10 @@ def test_a_plateau_inside_an_epoch_unfreezes_several_groups_and_the_plan_says_wh
     history = [json.loads(line) for line in (run.out / "history.jsonl").read_text().splitlines()]
     events = [e for h in history for e in h["events"]]
     assert events[:4] == [
-        "unfroze block.6 (plateau at step 3)",
-        "unfroze block.5 (plateau at step 3)",
-        "unfroze block.4 (plateau at step 5)",
-        "unfroze block.3 (plateau at step 5)",
+        "unfroze block.6 (plateau at step 2)",
+        "unfroze block.5 (plateau at step 2)",
+        "unfroze block.4 (plateau at step 4)",
+        "unfroze block.3 (plateau at step 4)",
     ]
     plan = {row["group"]: row["trainable_from"] for row in json.loads((run.out / "headstart.json").read_text())["plan"]}
     per_epoch = history[0]["trainable_groups"]
@@ -80,10 +81,13 @@ def test_a_plateau_inside_an_epoch_unfreezes_several_groups_and_the_plan_says_wh
 
 
 def test_the_default_rule_reaches_the_whole_backbone_within_a_short_run() -> None:
-    rule = plateau_rule(n_backbone=8, steps_per_epoch=22, epochs=5, patience=2, min_delta=0.0)
-    checks_in_first_half = (5 * 5) // 2
-    assert rule.eval_every == 5 and rule.groups * (checks_in_first_half // rule.patience) >= 8
+    for val_per_train, epochs, patience in ((0.25, 5, 1), (1.0, 5, 1), (0.2, 3, 2), (1.0, 20, 1)):
+        rule = plateau_rule(8, 22, epochs, patience, 0.01, val_per_train=val_per_train)
+        checks = epochs * -(-22 // rule.eval_every)
+        assert rule.groups * ((checks // 2) // patience) >= 8, (val_per_train, epochs, rule)
+        assert 1 <= -(-22 // rule.eval_every) <= 4  # at most 4 checks per epoch
     assert plateau_rule(8, 22, 5, 2, 0.0, eval_every=22, groups=1).groups == 1  # explicit settings win
+    assert plateau_rule(8, 22, 5, 1, 0.0, val_per_train=1.0).eval_every == 22  # a large val set: once an epoch
 
 
 def test_plan_shows_the_rule_and_bad_settings_are_refused(elpv_folder: Path) -> None:

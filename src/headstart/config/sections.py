@@ -145,8 +145,8 @@ class StrategyConfig:
     train_groups: int = 3  # partial: train the last K layer groups (the head counts as one)
     groups: list[str] | None = None  # partial: train exactly these groups by name (overrides train_groups)
     unfreeze_every: float | None = None  # progressive: epochs between unfreezes; null = spread over the first half
-    patience: int = 2  # plateau: validation checks in a row without improvement before the next groups unfreeze
-    min_delta: float = 0.0  # plateau: the smallest relative gain of the validation metric that counts (0.01: 1%)
+    patience: int = 1  # plateau: validation checks in a row without improvement before the next groups unfreeze
+    min_delta: float = 0.01  # plateau: the smallest relative gain of the validation metric that counts (1%)
     eval_every: int | None = None  # plateau: optimizer steps between validation checks; null = 4 per epoch
     unfreeze_groups: int | None = None  # plateau: groups per unfreeze; null = enough to reach the whole backbone
     # ^ in the first half of the run's checks (bench/README.md, "plateau")

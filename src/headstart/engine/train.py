@@ -139,6 +139,7 @@ class Trainer:
         self.rule = strategy.plateau_rule(self.names, self.steps_per_epoch, cfg.train.epochs, val_per_train)
         self.plateau = PlateauTrigger(self.rule.patience, self.rule.min_delta) if self.rule else None
         self.step, self.epoch = 0, 0
+        self.early_events: list[str] = []  # events before the first step (a plateau check), for epoch 1's record
         self.result = TrainResult()
         self.best_key: tuple[float, ...] | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -199,7 +200,8 @@ class Trainer:
         return [self.unfreeze(n, "") for n in sorted(due, key=self.names.index, reverse=True)]
 
     def _train_epoch(self) -> tuple[list[float], list[str]]:
-        losses, events = [], []
+        losses, events = [], self.early_events
+        self.early_events = []
         self.train_mode()
         batches = checked_batches(
             self.loader, self.recipe, self.skips, f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
@@ -282,6 +284,9 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         start = time.perf_counter()
+        if self.plateau is not None and self.step == 0 and self.plateau.best is None:
+            # the starting head's score (the probe's, for plateau): the first epoch's record lists what it did
+            self.early_events = self._on_check(self.task.select(self._validate())[0])
         while self.epoch < self.cfg.train.epochs:
             self.run_epoch()
             if self.run_dir is not None:

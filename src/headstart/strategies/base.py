@@ -102,8 +102,9 @@ def next_frozen(groups: list[str], trainable: set[str]) -> str | None:
 
 @dataclass(frozen=True)
 class PlateauRule:
-    """How ``plateau`` watches validation: every ``eval_every`` optimizer steps (and at each epoch's end),
-    ``patience`` checks in a row without a relative gain of ``min_delta`` unfreeze the next ``groups`` groups."""
+    """How ``plateau`` watches validation: before the first step (the starting head's score), every
+    ``eval_every`` optimizer steps and at each epoch's end; ``patience`` checks in a row without a relative gain
+    of ``min_delta`` over the best so far unfreeze the next ``groups`` groups."""
 
     eval_every: int
     patience: int
