@@ -21,20 +21,23 @@ FAST = ("--backbone", "mobilenet_v2", "--set", "train.batch_size=8")
 KEYS = ("accuracy", "macro_f1", "roc_auc", "n_test")
 
 
-def _wait_for_checkpoint(proc: subprocess.Popen, run: Path, timeout: float = 600) -> None:
-    """Until ``run`` holds its first checkpoint, while ``proc`` is still running."""
-    deadline = time.monotonic() + timeout
-    while not (run / "checkpoint" / "state.json").is_file():
-        assert proc.poll() is None, f"finished before it could be interrupted:\n{proc.communicate()[1]}"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """kill -9 of the command and its children (a machine losing power, or the OOM killer)."""
-    assert proc.poll() is None
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+def _kill_at_first_checkpoint(cmd: list[str], run: Path, env: dict[str, str], timeout: float = 600) -> None:
+    """Start ``cmd`` and kill -9 it and its children (a machine losing power, the OOM killer) as soon as ``run``
+    holds its first checkpoint, while it is still running."""
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not (run / "checkpoint" / "state.json").is_file():
+            assert proc.poll() is None, f"finished before it could be interrupted:\n{proc.communicate()[1]}"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
 
 
 def _rows(folder: Path) -> dict[str, dict]:
@@ -49,17 +52,9 @@ def test_compare_killed_during_its_second_run_resumes_to_the_uninterrupted_metri
     whole = headstart(*args, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "cut"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [HEADSTART, *args, "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        _wait_for_checkpoint(proc, out / "finetune")
-        _kill_group(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    _kill_at_first_checkpoint(
+        [HEADSTART, *args, "--out", str(out)], out / "finetune", {**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert (out / "linear-probe" / "headstart.json").is_file() and not (out / "comparison.json").exists()
 
     # without --resume: refused, naming the command that continues the comparison; nothing changed
@@ -105,15 +100,7 @@ def test_a_second_make_demo_after_an_interruption_finishes_the_demo(tmp_path: Pa
     flags = "--limit-per-class 8 --epochs 4 --set train.batch_size=8"
     cmd = ["make", "-s", "-C", str(ROOT), "demo-run", f"VENV={venv}", f"DEMO_OUT={out}", f"DEMO_FLAGS={flags}"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HEADSTART_CACHE_DIR": str(tmp_path / "cache")}
-    first = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        _wait_for_checkpoint(first, out / "finetune")
-        _kill_group(first)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+    _kill_at_first_checkpoint(cmd, out / "finetune", env)
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, check=False)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stdout + second.stderr
