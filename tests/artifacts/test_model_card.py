@@ -76,6 +76,7 @@ def test_a_trained_image_run_carries_its_card(elpv_folder: Path, tmp_path: Path)
     counts = manifest["data"]["class_counts"]
     assert f"- Examples: {manifest['data']['n']} ({', '.join(f'{k} {v}' for k, v in counts.items())})" in data
     assert "train {train}, val {val}, test {test}".format(**manifest["data"]["split_sizes"]) in data
+    assert "identity" in manifest["data"] and "identity" not in data  # compare --resume's hashes are not for readers
     model = _section(card, "Model")
     assert f"- Trainable parameters: {manifest['trainable_params']:,} of " in model
     assert "Fitted in closed form" in model and "| head | " in model

@@ -59,6 +59,7 @@ WIDE_CI = 0.2  # a 95% interval of the task's primary metric wider than this is 
 LISTED = 8  # names and list values shown before "… (N in all)"
 WORDED = {"source", "fingerprint", "n", "split_sizes", "skipped_unreadable", "class_counts", "label_counts"}
 WORDED |= {"without_label", "target"}  # manifest["data"] keys the Data section words itself; others are listed
+WORDED |= {"identity"}  # hashes of the examples and splits, for compare --resume: not for a reader
 
 
 @dataclass(frozen=True)
