@@ -58,8 +58,7 @@ PER_ITEM = ("precision", "recall", "f1", "average_precision", "roc_auc", "suppor
 WIDE_CI = 0.2  # a 95% interval of the task's primary metric wider than this is a warning
 LISTED = 8  # names and list values shown before "… (N in all)"
 WORDED = {"source", "fingerprint", "n", "split_sizes", "skipped_unreadable", "class_counts", "label_counts"}
-WORDED |= {"without_label", "target"}  # manifest["data"] keys the Data section words itself; others are listed
-WORDED |= {"identity"}  # hashes of the examples and splits, for compare --resume: not for a reader
+WORDED |= {"without_label", "target", "identity"}  # words itself or leaves out (identity: hashes for --resume)
 
 
 @dataclass(frozen=True)
