@@ -39,7 +39,7 @@ from headstart.engine.inference import checked_batches, run_scores
 from headstart.engine.runtime import Runtime
 from headstart.engine.schedule import warmup_cosine
 from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
-from headstart.strategies.base import PlateauTrigger, Strategy, next_frozen
+from headstart.strategies.base import PlateauTrigger, Strategy, next_frozen, val_per_train
 from headstart.strategies.param_groups import build_param_groups, count_trainable
 from headstart.tasks import Task, get_task
 
@@ -135,8 +135,7 @@ class Trainer:
         self.trainable = set(strategy.initial_trainable(self.names))
         self.unfrozen_at = dict.fromkeys(self.trainable, 0)
         self.pending = strategy.scheduled_unfreezes(self.names, self.steps_per_epoch, cfg.train.epochs)
-        val_per_train = len(splits["val"]) / max(1, len(splits["train"]))
-        self.rule = strategy.plateau_rule(self.names, self.steps_per_epoch, cfg.train.epochs, val_per_train)
+        self.rule = strategy.plateau_rule(self.names, self.steps_per_epoch, cfg.train.epochs, val_per_train(splits))
         self.plateau = PlateauTrigger(self.rule.patience, self.rule.min_delta) if self.rule else None
         self.step, self.epoch = 0, 0
         self.early_events: list[str] = []  # events before the first step (a plateau check), for epoch 1's record

@@ -22,6 +22,7 @@ __all__ = [
     "next_frozen",
     "PlateauTrigger",
     "PlateauRule",
+    "val_per_train",
 ]
 
 
@@ -92,6 +93,11 @@ class Strategy:
         """When validation is checked and what a plateau does (None: no plateau unfreezing); ``val_per_train``:
         the validation split's size over the training split's (validation costs time)."""
         return None
+
+
+def val_per_train(splits: Any) -> float:
+    """The validation split's size over the training split's (what a plateau check costs, relatively)."""
+    return len(splits["val"]) / max(1, len(splits["train"]))
 
 
 def next_frozen(groups: list[str], trainable: set[str]) -> str | None:

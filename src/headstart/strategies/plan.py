@@ -14,7 +14,7 @@ from torch import nn
 from headstart.backbones.layers import layer_groups
 from headstart.config import RunConfig
 from headstart.report.plan_table import PlanRow, plan_markdown
-from headstart.strategies.base import Strategy
+from headstart.strategies.base import Strategy, val_per_train
 from headstart.strategies.param_groups import build_param_groups
 
 __all__ = ["layer_plan", "plan_rows", "plan_rule", "plan_markdown"]
@@ -89,10 +89,8 @@ def plan_rule(
 ) -> str | None:
     """The strategy's plateau rule in words (``plateau``), or None; ``splits``: the run's split indices."""
     names = [g.name for g in layer_groups(model)]
-    val_per_train = len(splits["val"]) / max(1, len(splits["train"]))
-    rule = (
-        strategy.plateau_rule(names, steps_per_epoch, cfg.train.epochs, val_per_train) if strategy.gradients else None
-    )
+    ratio = val_per_train(splits)
+    rule = strategy.plateau_rule(names, steps_per_epoch, cfg.train.epochs, ratio) if strategy.gradients else None
     return None if rule is None else f"Plateau rule: {rule.describe()}."
 
 
