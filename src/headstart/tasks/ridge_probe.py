@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.metrics import mean_absolute_error, r2_score
 
 from headstart.errors import HeadstartError
-from headstart.tasks.base import ProbeResult
+from headstart.tasks.base import ProbeResult, feature_scale
 
 __all__ = ["RIDGE_ALPHAS", "fit_ridge", "ridge_path"]
 
@@ -92,8 +92,8 @@ def fit_ridge(
 ) -> ProbeResult:
     """Ridge regression of one real target (already standardized by the caller) for every alpha; best on validation.
 
-    Features are centered with the training mean and divided by one common scale, the root mean variance over
-    dimensions (+1e-6); the bias is not penalized (scikit-learn's ``Ridge(alpha)`` on the scaled features).
+    Features are centered and scaled by :func:`~headstart.tasks.base.feature_scale`; the bias is not
+    penalized (scikit-learn's ``Ridge(alpha)`` on the scaled features).
     Best = lowest validation MSE, ties to the larger alpha.
     ``history`` holds one record per alpha, ascending: ``C`` (the alpha), ``train_loss`` and ``val_loss``
     (MSE), ``val_r2`` and ``val_mae``. The returned head works on raw features, float64: ``weight`` (1, D),
@@ -103,7 +103,7 @@ def fit_ridge(
     y_train, y_val = np.asarray(y_train, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
     grid = np.sort(np.asarray(alphas, dtype=np.float64).ravel())
     _check(x_train, y_train, x_val, y_val, grid)
-    mu, sd = x_train.mean(0), float(np.sqrt(x_train.var(0).mean())) + 1e-6
+    mu, sd = feature_scale(x_train)
     ztr, zval = (x_train - mu) / sd, (x_val - mu) / sd
     z_mean, y_mean = ztr.mean(0), y_train.mean()  # ~0 and ~0; kept exact so the unpenalized bias is exact
     w = ridge_path(ztr - z_mean, y_train - y_mean, grid)  # (D, A)

@@ -2,7 +2,7 @@
 
 One ``(L, D)`` weight matrix is fitted to the summed per-label binary cross-entropy with full-batch L-BFGS in
 torch (scikit-learn's objective for each label, warm-started along the regularization path), with the
-feature standardization folded into the returned weights, like :mod:`headstart.tasks.softmax_probe`.
+feature scaling folded into the returned weights, like :mod:`headstart.tasks.softmax_probe`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from scipy.special import expit
 
 from headstart.errors import HeadstartError
 from headstart.metrics.multilabel import mean_average_precision
-from headstart.tasks.base import ProbeResult
+from headstart.tasks.base import ProbeResult, feature_scale
 from headstart.tasks.softmax_probe import l2_linear_fit
 
 __all__ = ["fit_sigmoid_probe", "sigmoid_regression"]
@@ -45,7 +45,7 @@ def sigmoid_regression(
 
 
 def _logits(z: np.ndarray, w: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    """(n, L) float64 logits of standardized features."""
+    """(n, L) float64 logits of scaled features."""
     return (torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)) @ w.T + b).double().numpy()
 
 
@@ -102,18 +102,17 @@ def fit_sigmoid_probe(
 ) -> ProbeResult:
     """Fit the multi-label probe for each C along the regularization path (strong to weak, warm-started).
 
-    Features are standardized with the training mean/std first (folded into the returned weights, so raw
-    features go in). Best = highest validation mean average precision (over the labels with a validation
-    positive), ties broken by lower validation BCE; the path stops after ``patience`` Cs without
-    improvement. ``history`` holds one record per C: ``C``, ``train_loss`` and ``val_loss`` (mean BCE per
+    Features are centered and scaled by :func:`~headstart.tasks.base.feature_scale` first (folded into the
+    returned weights, so raw features go in). Best = highest validation mean average precision (over the
+    labels with a validation positive), ties broken by lower validation BCE; the path stops after ``patience`` Cs
+    without improvement. ``history`` holds one record per C: ``C``, ``train_loss`` and ``val_loss`` (mean BCE per
     example and label), ``val_mean_average_precision`` (None when no label has a validation positive) and
     ``val_micro_f1`` (at threshold 0.5).
     """
     Y_train, Y_val = np.asarray(Y_train, dtype=np.float64), np.asarray(Y_val, dtype=np.float64)
     _check(x_train, Y_train, x_val, Y_val, cs)
     pw = _pos_weight(pos_weight, Y_train.shape[1])
-    mu = x_train.mean(0).astype(np.float64)
-    sd = x_train.std(0).astype(np.float64) + 1e-6
+    mu, sd = feature_scale(x_train)
     ztr, zval = (x_train - mu) / sd, (x_val - mu) / sd
     best: tuple[float, float] | None = None
     history, chosen, init, since_best = [], None, None, 0

@@ -1,7 +1,7 @@
 """The classification probe: L2-regularized multinomial logistic regression on cached features.
 
 Solved to convergence with full-batch L-BFGS in torch (scikit-learn's objective, warm-started along the
-regularization path), with the feature standardization folded into the returned weights, so the probe
+regularization path), with the feature scaling folded into the returned weights, so the probe
 loads into the network's linear head and the saved network predicts exactly what the probe did.
 """
 
@@ -14,7 +14,7 @@ import torch
 from sklearn.metrics import f1_score
 
 from headstart.metrics.classification import log_loss_from_proba
-from headstart.tasks.base import ProbeResult
+from headstart.tasks.base import ProbeResult, feature_scale
 
 __all__ = ["fit_probe", "l2_linear_fit", "softmax_regression"]
 
@@ -96,13 +96,13 @@ def fit_probe(
 ) -> ProbeResult:
     """Fit one logistic regression per C along the regularization path (strong to weak, warm-started).
 
-    Features are standardized with the training mean/std first (folded into the returned weights).
+    Features are centered and scaled by :func:`~headstart.tasks.base.feature_scale` first (folded into the
+    returned weights).
     Best = highest validation accuracy, ties broken by lower validation log loss. The path stops
     after ``patience`` Cs without improvement: weak regularization is the slowest to fit and, once
     validation has turned, only overfits further.
     """
-    mu = x_train.mean(0).astype(np.float64)
-    sd = x_train.std(0).astype(np.float64) + 1e-6
+    mu, sd = feature_scale(x_train)
     ztr, zval = (x_train - mu) / sd, (x_val - mu) / sd
     labels = np.arange(num_classes)
     best: tuple[float, float] | None = None
