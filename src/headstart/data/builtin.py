@@ -7,10 +7,12 @@ import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
+from headstart._cache import cached_arrays
 from headstart.data.audio import AudioSet
 from headstart.data.images import ImageSet
 from headstart.data.texts import TextSet
@@ -67,15 +69,23 @@ def _elpv() -> ImageSet:
         raise HeadstartError("builtin:elpv needs the PyPI package elpv-dataset; run `pip install elpv-dataset`")
     from elpv_dataset.utils import load_dataset
 
-    images, proba, types = load_dataset()
-    targets = (np.asarray(proba) >= 0.5).astype(np.int64)
+    def decode() -> dict[str, np.ndarray]:
+        images, proba, types = load_dataset()
+        return {
+            "images": np.asarray(images, dtype=np.uint8),
+            "proba": np.asarray(proba, dtype=float),
+            "types": np.asarray(types).astype(str),
+        }
+
+    cells = cached_arrays("elpv", f"elpv-dataset-{version('elpv-dataset')}", decode)  # decoding: ~4 s a process
+    targets = (cells["proba"] >= 0.5).astype(np.int64)
     return ImageSet(
         source="builtin:elpv",
         ids=[f"builtin:elpv/{i}" for i in range(len(targets))],
         targets=targets,
         labels=["functional", "defective"],
-        arrays=np.asarray(images, dtype=np.uint8),
-        meta={"cell_type": np.asarray(types).astype(str), "defect_probability": np.asarray(proba, dtype=float)},
+        arrays=cells["images"],
+        meta={"cell_type": cells["types"], "defect_probability": cells["proba"]},
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from headstart._atomic import atomic_path
+from headstart._cache import cache_dir
 from headstart.backbones.recipe import Recipe
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import eval_loader
@@ -35,14 +35,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _UNWRITABLE: set[Path] = set()  # cache folders already reported as unwritable (one warning per folder)
-
-
-def cache_dir() -> Path:
-    """``$HEADSTART_CACHE_DIR``, else ``$XDG_CACHE_HOME/headstart``, else ``~/.cache/headstart``."""
-    if os.environ.get("HEADSTART_CACHE_DIR"):
-        return Path(os.environ["HEADSTART_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "headstart"
 
 
 @dataclass
