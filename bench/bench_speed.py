@@ -62,16 +62,12 @@ def main() -> None:
         print(f"| {module} | {t:.2f} | {t / baseline:.2f}x | {', '.join(pulled_in(module, env)) or '-'} |")
 
     train = [hs, "train", "builtin:elpv", "--strategy", "linear-probe", "--set", "data.limit_per_class=800"]
-    first_out, rerun_out = work / "first", work / "rerun"
+    first_out = work / "first"
     first = wall([*train, "--out", str(first_out)], env)
-    reruns = []
-    for i in range(args.repeats):
-        out = work / f"rerun{i}"
-        reruns.append(wall([*train, "--out", str(out)], env))
-        rerun_out = out
-    rerun = statistics.median(reruns)
-    inner = json.loads((rerun_out / "headstart.json").read_text())["seconds"]
-    n = sum(len(v) for k, v in json.loads((rerun_out / "splits.json").read_text()).items() if isinstance(v, list))
+    rerun_outs = [work / f"rerun{i}" for i in range(args.repeats)]
+    rerun = statistics.median(wall([*train, "--out", str(out)], env) for out in rerun_outs)
+    inner = json.loads((rerun_outs[-1] / "headstart.json").read_text())["seconds"]
+    n = sum(len(v) for v in json.loads((first_out / "splits.json").read_text()).values() if isinstance(v, list))
     print(f"\n## linear-probe on {n} ELPV images (process wall time)\n")
     print("| what | seconds |\n|---|---:|")
     print(f"| first run (features extracted) | {first:.2f} |")

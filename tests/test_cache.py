@@ -38,6 +38,20 @@ def _build() -> dict[str, np.ndarray]:
     return {"x": np.arange(6, dtype=np.uint8).reshape(2, 3), "names": np.array(["a", "b"])}
 
 
+def test_arrays_are_built_once_then_read_back() -> None:
+    calls = []
+
+    def build() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return _build()
+
+    read = [cached_arrays("demo", "v1", build) for _ in range(2)]
+    assert len(calls) == 1
+    assert [r["names"].tolist() for r in read] == [["a", "b"], ["a", "b"]]
+    np.testing.assert_array_equal(read[1]["x"], _build()["x"])
+    assert cached_arrays("demo", "v2", build) and len(calls) == 2  # another key is built anew
+
+
 def test_a_damaged_cache_file_is_rebuilt_and_replaced(caplog: pytest.LogCaptureFixture) -> None:
     cached_arrays("demo", "v1", _build)
     (path,) = (cache_dir() / "datasets").glob("demo-v1*.npz")

@@ -19,7 +19,7 @@ import numpy as np
 
 from headstart._atomic import atomic_path
 
-__all__ = ["cache_dir", "cached_arrays"]
+__all__ = ["cache_dir", "cached_arrays", "warn_unwritable"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,6 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict[str, np.ndarray]
     """The arrays ``build()`` returns, kept in ``datasets/NAME-KEY.npz`` under :func:`cache_dir` and read from
     there next time. ``key`` names what the arrays depend on (the data package's version); an unreadable file
     is built again and replaced; the file is written atomically (uncompressed: reading it is what must be fast).
-
-    >>> import tempfile
-    >>> os.environ["HEADSTART_CACHE_DIR"] = tempfile.mkdtemp()
-    >>> calls = []
-    >>> build = lambda: calls.append(1) or {"x": np.arange(3), "names": np.array(["a", "b", "c"])}
-    >>> [cached_arrays("demo", "v1", build)["names"].tolist() for _ in range(2)], len(calls)
-    ([['a', 'b', 'c'], ['a', 'b', 'c']], 1)
     """
     path = cache_dir() / "datasets" / f"{name}-{key}-f{DATASETS_FORMAT}.npz"
     if path.is_file():
@@ -59,12 +52,21 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict[str, np.ndarray]
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]
     except OSError as exc:
-        if path.parent not in _UNWRITABLE:
-            _UNWRITABLE.add(path.parent)
-            logger.warning(
-                "cannot write the decoded-data cache in %s (%s); going on without it, so the data is decoded "
-                "again next time. Point HEADSTART_CACHE_DIR at a folder you can write to keep it",
-                path.parent,
-                exc,
-            )
+        warn_unwritable(path.parent, exc, "decoded-data cache", "the data is decoded again", logger)
     return arrays
+
+
+def warn_unwritable(folder: Path, exc: BaseException, cache: str, redo: str, log: logging.Logger) -> None:
+    """Warn once per folder (on the caller's logger) that ``cache`` cannot be written there, what that costs
+    (``redo`` next time) and how to keep it; the caller goes on without caching."""
+    if folder in _UNWRITABLE:
+        return
+    _UNWRITABLE.add(folder)
+    log.warning(
+        "cannot write the %s in %s (%s); going on without caching, so %s next time. Point HEADSTART_CACHE_DIR at "
+        "a folder you can write to keep the cache",
+        cache,
+        folder,
+        exc,
+        redo,
+    )

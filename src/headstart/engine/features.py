@@ -21,7 +21,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from headstart._atomic import atomic_path
-from headstart._cache import cache_dir
+from headstart._cache import cache_dir, warn_unwritable
 from headstart.backbones.recipe import Recipe
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import eval_loader
@@ -34,7 +34,6 @@ __all__ = ["FeatureSet", "cache_dir", "feature_key", "extract_features"]
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_UNWRITABLE: set[Path] = set()  # cache folders already reported as unwritable (one warning per folder)
 
 
 @dataclass
@@ -128,15 +127,7 @@ def _save_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str])
         with atomic_path(path) as tmp:  # a shared cache: readable by the team, never half-written
             save_file(arrays, str(tmp), metadata=meta)
     except (OSError, SafetensorError) as exc:  # safetensors reports I/O errors as its own type
-        folder = path.parent
-        if folder not in _UNWRITABLE:
-            _UNWRITABLE.add(folder)
-            logger.warning(
-                "cannot write the feature cache in %s (%s); going on without caching, so features are extracted "
-                "again next time. Point HEADSTART_CACHE_DIR at a folder you can write to keep them",
-                folder,
-                exc,
-            )
+        warn_unwritable(path.parent, exc, "feature cache", "features are extracted again", logger)
 
 
 def _read_cache(path: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
