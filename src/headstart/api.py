@@ -62,6 +62,7 @@ class Run:
     metrics: dict[str, Any] = field(repr=False)  # metrics.json: accuracy, macro_f1, roc_auc, per class, ci95, ...
     seconds: float
     task: str = "classification"  # what the head predicts (a registered task)
+    target_metrics: dict[str, Any] | None = field(default=None, repr=False)  # on all of a labelled ``target``
 
     def load(self) -> Model:
         """The trained model, ready to predict."""
@@ -226,12 +227,15 @@ def fit(
     config: str | Path | RunConfig | None = None,
     settings: dict[str, Any] | None = None,
     verbose: bool = True,
+    target: str | Path | None = None,
 ) -> Run:
     """Train one strategy on ``data`` and write its run folder, exactly as ``headstart train`` does.
 
     ``data``: a folder, CSV or ``builtin:NAME``; ``(images, labels)`` with images as paths, PIL images,
     arrays or tensors; ``(texts, labels)``; a DataFrame; or a torch Dataset of ``(input, label)``.
     ``settings`` sets any config key, e.g. ``{"optim.lr": 3e-4, "train.batch_size": 16}``.
+    ``target``: target-domain data (a folder, CSV or ``builtin:NAME``) for ``dann``, ``coral`` and ``adabn``;
+    with labels of the same classes, ``Run.target_metrics`` scores the model on all of it.
 
     Example::
 
@@ -242,6 +246,7 @@ def fit(
     from headstart.engine.progress import progress_shown
 
     flags: dict[str, Any] = {"backbone": backbone, "strategy": strategy, "task": task, "epochs": epochs, "seed": seed}
+    flags["target"] = _target_source(target)
     cfg = resolve_run_config(_source(data), config, settings=settings, **flags)
     dataset = _dataset(data, cfg.task.kind)
     with progress_shown(verbose):
@@ -256,7 +261,18 @@ def fit(
         metrics=summary.metrics,
         seconds=summary.seconds,
         task=str(manifest.get("task", "classification")),
+        target_metrics=summary.target_metrics,
     )
+
+
+def _target_source(target: Any) -> str | None:
+    """``target=``: a data source by name (in-memory target data is refused, with the fix)."""
+    if target is not None and not isinstance(target, str | Path):
+        raise HeadstartError(
+            f"target= takes a folder, a CSV or builtin:NAME, not {type(target).__name__}; save in-memory target "
+            "data to a folder of images (or a CSV) and pass its path"
+        )
+    return str(target) if target is not None else None
 
 
 def load(path: str | Path) -> Model:
@@ -284,6 +300,7 @@ def compare(
     settings: dict[str, Any] | None = None,
     resume: bool = False,
     verbose: bool = True,
+    target: str | Path | None = None,
 ) -> Any:
     """Several strategies on the same split(s), as ``headstart compare``: a ``Comparison`` with ``rows``
     (one per strategy, 95% CIs), ``verdict`` and ``runs``; ``out`` gets the run folders and report.html.
@@ -291,7 +308,8 @@ def compare(
     ``resume=True`` continues an interrupted comparison in ``out`` (a kernel restart, Ctrl-C): finished runs
     made with the same settings and data are reused (their row's ``origin`` says ``reused``), an interrupted
     one continues from its checkpoint (``resumed``), the missing ones are trained; other settings or data
-    are refused, naming what differs."""
+    are refused, naming what differs. ``target``: as in :func:`fit`; every row then also has the task's
+    primary metric on it (``target_macro_f1``)."""
     from headstart import experiments
     from headstart.artifacts.out_dir import claim_out
     from headstart.engine.progress import progress_shown
@@ -303,6 +321,7 @@ def compare(
         if name not in STRATEGIES:
             raise unknown_choice("strategy", name, STRATEGIES)
     flags: dict[str, Any] = {"backbone": backbone, "task": task, "epochs": epochs, "seed": seed}
+    flags["target"] = _target_source(target)
     cfg = resolve_run_config(_source(data), config, settings=settings, **flags)
     dataset = _dataset(data, cfg.task.kind)
     with claim_out(out, cfg.data.source), progress_shown(verbose):

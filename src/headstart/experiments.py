@@ -137,7 +137,24 @@ def summary_row(name: str, summaries: list[runner.RunSummary]) -> dict[str, Any]
         row["warnings"] = first.metrics.get("warnings") or []
     else:
         row.update(aggregate(summaries, task))
+    _add_target_column(row, summaries, task)
     return row
+
+
+def _add_target_column(row: dict[str, Any], summaries: list[runner.RunSummary], task: str) -> None:
+    """``target_<primary metric>`` (with its interval) when every run scored a labelled ``--target``."""
+    if not all(s.target_metrics for s in summaries):
+        return
+    key = get_task(task).primary
+    scored = [dataclasses.replace(s, metrics=s.target_metrics or {}) for s in summaries]
+    if len(scored) == 1:
+        value, ci = scored[0].metrics.get(key), (scored[0].metrics.get("ci95") or {}).get(key)
+        row[f"target_{key}"] = value
+    else:
+        agg = aggregate(scored, task)
+        row[f"target_{key}"], row[f"target_{key}_std"], ci = agg[key], agg[f"{key}_std"], agg["ci95"].get(key)
+    if ci is not None:
+        row.setdefault("ci95", {})[f"target_{key}"] = ci
 
 
 def _run_folder(out: Path, strategy: str, seed: int, seeds: int) -> Path:
@@ -171,6 +188,11 @@ def compare(
     ``on_start(strategy, seed, state)`` is called before each run (``state``: ``new``, ``interrupted`` or
     ``finished``; the CLI prints progress with it); ``dataset`` is in-memory data (the Python API), used
     instead of reading ``cfg.data.source``."""
+    from headstart.data.target import check_target
+    from headstart.strategies import get_strategy
+
+    for name in strategies:  # an adaptation strategy without --target is refused before the first run
+        check_target(_strategy_config(cfg, name), get_strategy(_strategy_config(cfg, name)))
     targets = {(name, s): _run_folder(out, name, s, seeds) for s in _seeds(cfg, seeds) for name in strategies}
     if not resume:
         _refuse_interrupted(list(targets.values()), out, resume_hint)
@@ -257,6 +279,7 @@ def _reused(sub: SubRun) -> runner.RunSummary:
         feature_cache_hit=manifest.get("feature_cache_hit"),
         task=manifest.get("task"),
         origin="reused",
+        target_metrics=(manifest.get("target") or {}).get("metrics"),
     )
 
 

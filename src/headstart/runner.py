@@ -25,14 +25,16 @@ from headstart.config import RunConfig
 from headstart.data.dataset import Dataset, load_data
 from headstart.data.loader import SkipLog
 from headstart.data.splits import limit_per_class, make_splits
+from headstart.data.target import check_target, load_target
 from headstart.engine import distributed
+from headstart.engine.adapt import score_target
 from headstart.engine.checkpoint import Checkpoint, interrupted_message, load_checkpoint
 from headstart.engine.fitting import Fitted, RunContext, RunFitter
 from headstart.engine.runtime import resolve_runtime
 from headstart.engine.train import steps_per_epoch
 from headstart.errors import HeadstartError, RunInterrupted
 from headstart.modalities import check_modality, get_modality
-from headstart.strategies.base import get_strategy
+from headstart.strategies.base import STRATEGIES, get_strategy
 from headstart.strategies.plan import plan_markdown, plan_rows, plan_rule
 from headstart.tasks import get_task
 
@@ -52,6 +54,7 @@ class RunSummary:
     feature_cache_hit: bool | None  # linear-probe only
     task: str | None = None  # what the head predicted (a registered task)
     origin: str = "trained"  # compare --resume: "resumed" (continued from a checkpoint) or "reused" (finished)
+    target_metrics: dict[str, Any] | None = None  # --target with labels: metrics on all of TARGET
 
 
 def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> tuple[Dataset, dict[str, np.ndarray]]:
@@ -71,10 +74,12 @@ def prepare_data(cfg: RunConfig, dataset: Dataset | None = None) -> tuple[Datase
 
 
 def resolve_config(cfg: RunConfig, spec: BackboneSpec) -> RunConfig:
-    """Fill the settings whose default depends on the backbone (``strategy.backbone_lr_factor``) or on the
-    task (``optim.lr``); explicit values stay."""
+    """Fill the settings whose default depends on the backbone or the strategy (``strategy.backbone_lr_factor``)
+    or on the task (``optim.lr``); explicit values stay."""
     if cfg.strategy.backbone_lr_factor is None:
-        cfg = replace(cfg, strategy=replace(cfg.strategy, backbone_lr_factor=spec.backbone_lr_factor))
+        own = STRATEGIES[cfg.strategy.name].default_backbone_lr_factor if cfg.strategy.name in STRATEGIES else None
+        factor = spec.backbone_lr_factor if own is None else own
+        cfg = replace(cfg, strategy=replace(cfg.strategy, backbone_lr_factor=factor))
     if cfg.optim.lr is None:
         cfg = replace(cfg, optim=replace(cfg.optim, lr=get_task(cfg.task.kind).lr))
     return cfg
@@ -92,7 +97,9 @@ def resolve_run(cfg: RunConfig, data: tuple[Dataset, dict[str, np.ndarray]] | No
     task.check(cfg, images)
     modality = get_modality(images.modality)
     runtime = resolve_runtime(cfg.train)
-    return RunContext(cfg, spec, strategy, modality, task, images, splits, runtime, SkipLog(), images.fingerprint())
+    target = load_target(cfg, images, task)
+    fingerprint = images.fingerprint()
+    return RunContext(cfg, spec, strategy, modality, task, images, splits, runtime, SkipLog(), fingerprint, target)
 
 
 def train(
@@ -108,6 +115,7 @@ def train(
     headstart did not write) and locked until the run is written. Ctrl-C raises :class:`RunInterrupted`
     saying where the checkpoint is and how to continue."""
     out = Path(out)
+    check_target(cfg, get_strategy(cfg))  # a strategy that adapts needs --target: said before any work
     distributed.setup(cfg.train.device)  # joins torchrun's process group when started by torchrun
     # every rank refuses an unsafe --out alike, before any work; the lock is rank 0's (it writes the folder)
     check_out(out, cfg.data.source, resuming=resume is not None, check_lock=distributed.is_main())
@@ -135,6 +143,7 @@ def _train(
     trainable = max((h["trainable_params"] for h in fitted.history), default=0)
     skipped = len(run.skips.items)
     summary = RunSummary(out, cfg.strategy.name, metrics, seconds, trainable, skipped, fitted.cache_hit, run.task.name)
+    summary.target_metrics = _target_metrics(run, fitted, threshold)
     if distributed.is_main():  # one writer; the other ranks only wait for the run directory
         fitted = replace(fitted, model=fitted.model.cpu().to(memory_format=torch.contiguous_format))
         write_run(out, run_files(run, fitted, summary, threshold, _plan(run, fitted), resumed=resume is not None))
@@ -149,6 +158,14 @@ def _plan(run: RunContext, fitted: Fitted) -> tuple[list[dict[str, Any]], str]:
     rows = plan_rows(fitted.model, run.strategy, run.cfg, per_epoch, fitted.history)
     rule = plan_rule(fitted.model, run.strategy, run.cfg, per_epoch, run.splits)
     return rows, plan_markdown(rows) + (f"\n{rule}\n" if rule else "")
+
+
+def _target_metrics(run: RunContext, fitted: Fitted, threshold: Any) -> dict[str, Any] | None:
+    """Metrics of the fitted model on all of a labelled ``--target`` (None without one)."""
+    if run.target is None or not run.target.labelled:
+        return None
+    scores, y, _ = score_target(fitted.model, run.target, fitted.recipe, run.cfg, run.runtime, run.task, run.skips)
+    return run.task.metrics(y, scores, run.data.labels, threshold, run.cfg.eval.n_boot, run.cfg.train.seed)
 
 
 def _validation_scores(run: RunContext, fitted: Fitted, out: Path) -> tuple[np.ndarray, np.ndarray]:

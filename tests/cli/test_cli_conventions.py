@@ -47,7 +47,7 @@ def test_train_help_lists_every_strategy_and_the_default() -> None:
     result = headstart("train", "--help")
     assert result.returncode == 0, result.stderr
     help_text = squashed(result.stdout)
-    assert "|".join(STRATEGIES) in help_text and len(STRATEGIES) == 7
+    assert "|".join(STRATEGIES) in help_text and len(STRATEGIES) == 11
     assert f"default:{StrategyConfig.name}," in help_text
     assert "linear-probe|finetune|scratch" not in help_text  # the old hand-typed list
 

@@ -41,6 +41,10 @@ def facts(**kw: object) -> Facts:
         ({"source_confidence": 0.2, "median_train_per_class": 30.0}, "progressive", None, "unsure on these images"),
         ({"source_confidence": 0.6}, "progressive", None, "progressive unfreezing"),
         ({"reference_pad": 0.4, "source_confidence": 0.1}, "progressive", None, "progressive unfreezing"),
+        ({"target_pad": 1.6}, "adabn", "finetune", "--target looks unlike the training data (proxy A-distance 1.60"),
+        ({"target_pad": 1.6, "median_train_per_class": 12.0}, "linear-probe", "lp-ft", "few examples per class"),
+        ({"target_pad": 0.6}, "progressive", None, "progressive unfreezing"),
+        ({"target_pad": 1.6, "modality": "text"}, "lp-ft", None, "text encoders"),  # no text evidence in the bench
     ],
 )
 def test_rules_in_order(kw: dict, strategy: str, then: str | None, reason: str) -> None:  # type: ignore[type-arg]
@@ -126,3 +130,20 @@ def test_regression_backbone_is_the_best_probe_r2_and_a_better_random_control_me
     assert advice.facts["counted_per"] == "value range"
     control = task_row("random:a", 0.1, 0.5, "regression", pretrained=False)
     assert advise(facts(ranked=[*ranked, control], task="regression")).strategy == "scratch"
+
+
+def test_target_data_gives_its_proxy_a_distance_through_the_console(elpv_folder, tmp_path, elpv) -> None:  # type: ignore[no-untyped-def]
+    """``headstart advise DATA --target OTHER`` measures the distance and records it with the facts."""
+    import json
+
+    from tests.conftest import write_class_folder
+    from tests.console import headstart
+
+    other = write_class_folder(tmp_path / "other", elpv, per_class=8, seed=5)
+    result = headstart(
+        "advise", str(elpv_folder), "--backbones", "efficientnet_lite0", "--target", str(other), "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    advice = json.loads(result.stdout)
+    assert isinstance(advice["facts"]["target_pad"], float) and 0 <= advice["facts"]["target_pad"] <= 2
+    assert advice["strategy"] == "linear-probe"  # 10 training cells per class: the few-examples rule comes first

@@ -12,6 +12,7 @@ __all__ = [
     "PLAN",
     "PREDICTIONS",
     "REPORT",
+    "TARGET_METRICS",
     "SPLITS",
     "VOCABULARY",
     "WEIGHTS",
@@ -25,6 +26,7 @@ SPLITS = "splits.json"  # ids of the train / val / test examples
 PREDICTIONS = "predictions.csv"  # test-split predictions, one row per example
 PLAN = "plan.md"  # which layer groups train from when, at which learning rate
 MODEL_CARD = "README.md"  # the model card: what the model is, how it scored, its limits, how to use it
+TARGET_METRICS = "target_metrics.json"  # --target with labels: metrics.json's keys on all of TARGET
 REPORT = "report.html"  # the self-contained report (a run's, or a comparison's)
 COMPARISON = "comparison.json"  # a finished `headstart compare`
 LOCK_FILE = ".headstart.lock"  # held while a command writes the folder; left behind, it marks the folder as ours

@@ -8,6 +8,7 @@ and the report once the run is on disk.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.artifacts.model_card import card_file
-from headstart.artifacts.names import PLAN, PREDICTIONS
+from headstart.artifacts.names import PLAN, PREDICTIONS, TARGET_METRICS
 from headstart.artifacts.run_dir import RunFiles, package_versions
 from headstart.backbones.catalog import backbone_identity
 from headstart.config import RunConfig
@@ -82,12 +83,15 @@ def run_files(
         plan=rows,
         resumed=resumed,
         threshold=threshold,
+        **_target_fields(run, summary),
         **fitted.extra,  # lp-ft's temperature, a baseline's identity, ...
     )
     test, labels = fitted.test, run.data.labels
     ids = [run.data.ids[int(i)] for i in test.index]
     predictions = run.task.predictions_csv(ids, test.y, test.scores, labels, threshold)
     texts, folders = recipe_kind(fitted.recipe).run_files(fitted.model, fitted.recipe)
+    if summary.target_metrics is not None:
+        texts = {**texts, TARGET_METRICS: json.dumps(summary.target_metrics, indent=2, allow_nan=True) + "\n"}
     return RunFiles(
         fitted.model,
         manifest,
@@ -97,6 +101,13 @@ def run_files(
         extra={PLAN: table, PREDICTIONS: predictions, **card_file(manifest, summary.metrics, summary.out), **texts},
         folders={**folders, **tensorboard_folder(run.cfg, summary.out, fitted.history)},
     )
+
+
+def _target_fields(run: RunContext, summary: Any) -> dict[str, Any]:
+    """``headstart.json`` ``target``: the --target data (and its metrics when labelled); nothing without one."""
+    if run.target is None:
+        return {}
+    return {"target": {**run.target.describe(), "metrics": summary.target_metrics}}
 
 
 def write_report(run_dir: Path, data: Any | None) -> Path | None:

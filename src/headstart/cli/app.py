@@ -33,6 +33,7 @@ from headstart.cli.common import (
     SeedsOpt,
     SetOpt,
     StrategyOpt,
+    TargetOpt,
     TaskOpt,
     VerboseOpt,
     WeightsOpt,
@@ -119,6 +120,7 @@ def train(
     backbone: BackboneOpt = None,
     strategy: StrategyOpt = None,
     task: TaskOpt = None,
+    target: TargetOpt = None,
     weights: WeightsOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
@@ -151,6 +153,7 @@ def train(
             "--backbone": backbone,
             "--strategy": strategy,
             "--task": task,
+            "--target": target,
             "--weights": weights,
             "--epochs": epochs,
             "--seed": seed,
@@ -173,6 +176,7 @@ def train(
         weights=weights,
         strategy=strategy,
         task=task,
+        target=target,
         epochs=epochs,
         seed=seed,
         limit=limit_per_class,
@@ -222,6 +226,7 @@ def compare(
     out: Annotated[Path, typer.Option(help="folder holding one run directory per strategy")] = Path("runs/compare"),
     backbone: BackboneOpt = None,
     task: TaskOpt = None,
+    target: TargetOpt = None,
     weights: WeightsOpt = None,
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
@@ -260,6 +265,7 @@ def compare(
         backbone=backbone,
         weights=weights,
         task=task,
+        target=target,
         epochs=epochs,
         seed=seed,
         limit=limit_per_class,
@@ -317,7 +323,7 @@ def plan(
     from headstart.engine.train import steps_per_epoch
     from headstart.modalities import build_backbone
     from headstart.report.plan_table import plan_rich_table
-    from headstart.strategies.plan import layer_plan, plan_rule
+    from headstart.strategies.plan import layer_plan, plan_rule, plan_trainable
 
     setup(False)
     flags = {"backbone": backbone, "strategy": strategy, "task": task, "epochs": epochs, "limit": limit_per_class}
@@ -325,6 +331,7 @@ def plan(
     cfg = run.cfg
     outputs = run.task.num_outputs(run.data.labels)
     model = build_backbone(run.spec, outputs, cfg.preprocess, pretrained=False).model  # weights do not matter here
+    run.strategy.prepare(model)  # as the train loop sees it (lora: with its adapters)
     spe = steps_per_epoch(len(run.splits["train"]), cfg.train.batch_size)
     rows = layer_plan(model, run.strategy, cfg, spe)
     if fmt == "json":
@@ -332,6 +339,7 @@ def plan(
         return
     title = f"{cfg.strategy.name} on {cfg.model.backbone}: {cfg.train.epochs} epochs x {spe} steps"
     out_console.print(plan_rich_table(rows, title))
+    out_console.print(plan_trainable(model, run.strategy))
     rule = plan_rule(model, run.strategy, cfg, spe, run.splits)
     if rule:
         out_console.print(rule)

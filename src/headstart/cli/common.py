@@ -116,6 +116,13 @@ TaskOpt = Annotated[
     str | None,
     typer.Option(help="what the head predicts: {tasks}; default: classification, or task.kind of --config"),
 ]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="target-domain data (folder, CSV or builtin:NAME; labels not read) for --strategy dann / coral / adabn; "
+        "with labels of the same classes the run also writes target_metrics.json"
+    ),
+]
 WeightsOpt = Annotated[
     str | None, typer.Option(help="local checkpoint for timm:<model_name> (safetensors or state dict)")
 ]

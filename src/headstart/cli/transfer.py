@@ -164,6 +164,10 @@ def advise(
     reference: Annotated[
         str | None, typer.Option(help="a sample of the pretraining domain, to measure how far DATA is from it")
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="unlabelled target-domain data you will adapt to (weighs the adaptation strategies)"),
+    ] = None,
     task: TaskOpt = None,
     seed: SeedOpt = None,
     limit_per_class: LimitOpt = None,
@@ -174,15 +178,17 @@ def advise(
 ) -> None:
     """Recommend a backbone and a strategy for DATA, with the reasons (rules: README, "advise")."""
     from headstart.data.dataset import load_data
+    from headstart.data.target import read_target
     from headstart.tasks import DEFAULT_TASK
+    from headstart.transferability.advise import ADAPTATION_STRATEGIES, gather_facts
     from headstart.transferability.advise import advise as advise_fn
-    from headstart.transferability.advise import gather_facts
 
     setup(verbose)
     args = {"config": config, "sets": set_, "seed": seed, "limit": limit_per_class, "task": task}
     cfg, prepared, rows = _ranked(data, backbones, args)
     ref = load_data(reference, cfg.data) if reference else None
-    advice = advise_fn(gather_facts(cfg, rows, prepared, ref))
+    tgt = read_target(target, cfg) if target else None
+    advice = advise_fn(gather_facts(cfg, rows, prepared, ref, tgt))
     if fmt == "json":
         out_console.print_json(json.dumps(advice.to_dict()))
         return
@@ -191,6 +197,8 @@ def advise(
     for reason in advice.reasons:
         out_console.print(f"  - {reason}")
     task_flag = "" if cfg.task.kind == DEFAULT_TASK else f" --task {cfg.task.kind}"
+    target_flag = f" --target {target}" if target and advice.strategy in ADAPTATION_STRATEGIES else ""
     out_console.print(
         f"run: headstart train {data}{task_flag} --backbone {advice.backbone} --strategy {advice.strategy}"
+        + target_flag
     )

@@ -203,6 +203,7 @@ FLAG_KEYS: dict[str, tuple[str, ...]] = {
     "class_weights": ("optim.class_weights",),
     "log": ("train.log",),
     "sampler": ("data.sampler",),
+    "target": ("data.target",),
 }
 
 

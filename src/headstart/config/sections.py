@@ -52,6 +52,8 @@ class DataConfig:
     test_fraction: float = 0.15  # share of each class held out for the final metrics
     seed: int = 0  # seed of the stratified split
     limit_per_class: int | None = None  # keep at most this many examples per class (quick runs)
+    target: str | None = None  # unlabelled target-domain data (--target): adaptation strategies read it; with
+    # ^ labels of the same classes, the run also scores it (target_metrics.json)
 
     def __post_init__(self) -> None:
         check_seed("data.seed", self.seed)
@@ -134,7 +136,7 @@ class ModelConfig:
 
 @dataclass
 class StrategyConfig:
-    name: str = "progressive"  # linear-probe | finetune | partial | progressive | plateau | lp-ft | scratch
+    name: str = "progressive"  # linear-probe | finetune | partial | progressive | plateau | lp-ft | scratch | lora
     # ^ default by measurement (bench/README.md): best or tied-best on Fashion-MNIST and ELPV, and fastest
     backbone_lr_factor: float | None = None  # LR of the group just below the head = optim.lr x this factor
     # ^ null = the backbone's default: 0.3 for image CNNs, 0.05 for transformer text encoders (bench/)
@@ -151,6 +153,12 @@ class StrategyConfig:
     unfreeze_groups: int | None = None  # plateau: groups per unfreeze; null = enough to reach the whole backbone
     # ^ in the first half of the run's checks (bench/README.md, "plateau")
     unfreeze_warmup: float = 0.25  # epochs over which a newly unfrozen group's LR ramps from 0 to its value
+    adabn: bool = False  # after training, re-estimate BatchNorm statistics on data.target (AdaBN)
+    adapt_weight: float | None = None  # dann / coral: weight of the domain loss; null = the method's default
+    lora_rank: int = 8  # lora: rank of the low-rank update of each adapted weight
+    lora_alpha: float = 16.0  # lora: scale of the update (alpha / rank)
+    lora_dropout: float = 0.05  # lora: dropout on the adapters' input
+    lora_targets: list[str] | None = None  # lora: module names to adapt; null = the backbone family's default
 
     def __post_init__(self) -> None:
         _check(
@@ -167,6 +175,15 @@ class StrategyConfig:
         _check(self.eval_every is None or self.eval_every >= 1, "strategy.eval_every must be >= 1 step (or null)")
         _check(self.unfreeze_groups is None or self.unfreeze_groups >= 1, "strategy.unfreeze_groups must be >= 1")
         _check(self.unfreeze_warmup >= 0, "strategy.unfreeze_warmup must be >= 0")
+        _check(self.adapt_weight is None or self.adapt_weight >= 0, "strategy.adapt_weight must be >= 0 (or null)")
+        _check(self.lora_rank >= 1, "strategy.lora_rank must be >= 1")
+        _check(self.lora_alpha > 0, "strategy.lora_alpha must be > 0")
+        _check(0 <= self.lora_dropout < 1, "strategy.lora_dropout must be in [0, 1)")
+        _check(
+            self.lora_targets is None or len(self.lora_targets) > 0,
+            "strategy.lora_targets is empty; list "
+            "module names (e.g. [query, value]) or leave it null for the backbone's default",
+        )
 
 
 @dataclass

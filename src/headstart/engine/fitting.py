@@ -25,7 +25,9 @@ from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
 from headstart.data.loader import SkipLog
 from headstart.data.pipeline import eval_loader
+from headstart.data.target import Target
 from headstart.engine import distributed
+from headstart.engine.adapt import adabn, batchnorm_layers
 from headstart.engine.checkpoint import Checkpoint
 from headstart.engine.features import FeatureSet, extract_features
 from headstart.engine.inference import head_logits, run_scores
@@ -56,6 +58,7 @@ class RunContext:
     runtime: Runtime
     skips: SkipLog
     fingerprint: str  # of ``data``: hashing large in-memory sets is not free, so it is computed once
+    target: Target | None = None  # --target: the target domain's data (adaptation; target_metrics.json)
 
 
 @dataclass
@@ -160,6 +163,9 @@ class RunFitter:
     def train(self) -> Fitted:
         """The gradient train loop from the built network (checkpoints in ``out``; resumes when asked)."""
         run, built = self.run, self.built
+        run.strategy.prepare(built.model)
+        if run.strategy.adapts_bn():
+            batchnorm_layers(built.model, run.cfg.model.backbone)  # refused before training when there is none
         result = train_gradient(
             built.model,
             run.strategy,
@@ -172,7 +178,12 @@ class RunFitter:
             self.out,
             self.resume,
             task=run.task,
+            target=run.target,
         )
+        run.strategy.finish(built.model)
+        if run.strategy.adapts_bn():
+            assert run.target is not None, "check_target refuses adabn without --target"
+            self.extra["adabn_layers"] = adabn(built.model, run.target, built.recipe, run.cfg, run.runtime, run.skips)
         return self.fitted(built.model, built.checkpoint_recipe, built.recipe, result.history, result.best_epoch)
 
     def baseline(self) -> Fitted:

@@ -24,7 +24,9 @@ from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
 from headstart.data.loader import Batch, SkipLog
 from headstart.data.pipeline import eval_loader, train_loader
+from headstart.data.target import Target
 from headstart.engine import distributed
+from headstart.engine.adapt import ADAPT_GROUP, CRITIC, DomainAligner, target_record
 from headstart.engine.checkpoint import (
     CHECKPOINT_DIR,
     Checkpoint,
@@ -97,6 +99,7 @@ class Trainer:
         skips: SkipLog,
         run_dir: Path | None = None,
         task: Task | None = None,
+        target: Target | None = None,
     ):
         self.task = task or get_task(cfg.task.kind)
         self.model, self.strategy, self.images, self.splits = runtime.model(model), strategy, images, splits
@@ -113,7 +116,9 @@ class Trainer:
             cfg.strategy.layer_decay,
             cfg.optim.weight_decay,
         )
-        self.optimizer = torch.optim.AdamW(self.param_groups)
+        self.target, self.aligner = target, self._aligner(target)
+        extra = self.aligner.param_groups(strategy.head_lr(), cfg.optim.weight_decay) if self.aligner else []
+        self.optimizer = torch.optim.AdamW(self.param_groups + extra)
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
         self.loader = train_loader(
             images,
@@ -147,12 +152,19 @@ class Trainer:
         self.tb = TensorBoardLog(run_dir / TB_DIR) if writes and run_dir is not None else None
         self._apply_requires_grad()
 
+    def _aligner(self, target: Target | None) -> DomainAligner | None:
+        """The domain loss's target side (``dann``, ``coral`` with ``--target``), else None."""
+        method = self.strategy.domain_loss()
+        if method is None or target is None:
+            return None
+        return DomainAligner(method, target, self.model, self.recipe, self.cfg, self.runtime)
+
     # -- phase ---------------------------------------------------------------------------------
     def _apply_requires_grad(self) -> None:
         params = dict(self.model.named_parameters())
         for g in self.groups:
             for n in g.params:
-                params[n].requires_grad_(g.name in self.trainable)
+                params[n].requires_grad_(g.name in self.trainable and self.strategy.trains_param(n))
         self._ddp = None  # DDP tracks the parameters that required gradients when it was built
 
     def forward_model(self) -> nn.Module:
@@ -186,9 +198,8 @@ class Trainer:
         scale = warmup_cosine(self.step, self.total_steps, self.warmup_steps)
         for g in self.optimizer.param_groups:
             name = g["layer_group"]
-            gate = unfreeze_gate(
-                self.step, name in self.trainable, self.unfrozen_at.get(name, 0), self.unfreeze_warmup_steps
-            )
+            trainable = name in self.trainable or name == ADAPT_GROUP  # the domain classifier always trains
+            gate = unfreeze_gate(self.step, trainable, self.unfrozen_at.get(name, 0), self.unfreeze_warmup_steps)
             g["lr"] = g["base_lr"] * scale * gate
 
     # -- loop ----------------------------------------------------------------------------------
@@ -202,6 +213,8 @@ class Trainer:
         losses, events = [], self.early_events
         self.early_events = []
         self.train_mode()
+        if self.aligner is not None:
+            self.aligner.start_epoch(self.epoch)
         batches = checked_batches(
             self.loader, self.recipe, self.skips, f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
         )
@@ -234,9 +247,15 @@ class Trainer:
     def train_step(self, batch: Batch) -> float:
         """One optimizer step at the current phase's learning rates; returns the loss."""
         self._set_lrs()
+        align = None
         with self.runtime.autocast():
-            logits = self.forward_model()(self.runtime.batch(batch.x))
+            if self.aligner is None:
+                logits = self.forward_model()(self.runtime.batch(batch.x))
+            else:  # source logits and the domain loss (one process: DomainAligner refuses torchrun)
+                logits, align = self.aligner.step(self.model, self.runtime.batch(batch.x), self.step / self.total_steps)
         loss = self.loss_fn(logits.float(), batch.y.to(self.runtime.device))
+        if align is not None:
+            loss = loss + align
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -263,7 +282,10 @@ class Trainer:
             # each rank's mean over its slices of the global batches, averaged over ranks
             "train_loss": distributed.mean_across(float(np.mean(losses)) if losses else float("nan")),
             **self._validate(),
+            **(self.aligner.last if self.aligner else {}),
         }
+        if self.target is not None and self.target.labelled:  # read by the bench as the oracle, never to pick
+            record.update(target_record(self.model, self.target, self.recipe, self.cfg, self.runtime, self.task))
         key = self.task.select(record)  # classification: (val accuracy, -val loss)
         if self.best_key is None or key > self.best_key:
             self.best_key, self.best_state = key, copy.deepcopy(self.model.state_dict())
@@ -319,15 +341,22 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "data": self.data_id,
         }
+        critic = {f"{CRITIC}.{k}": v for k, v in (self.aligner.state_dict() or {}).items()} if self.aligner else {}
         return Checkpoint(
-            self.model.state_dict(), self.best_state, self.optimizer.state_dict(), capture_rng(self.generator), state
+            {**self.model.state_dict(), **critic},
+            self.best_state,
+            self.optimizer.state_dict(),
+            capture_rng(self.generator),
+            state,
         )
 
     def restore(self, ckpt: Checkpoint) -> None:
         s = ckpt.state
         check_same_data(s.get("data"), self.data_id, self.run_dir)
+        prefix = f"{CRITIC}."
+        critic = {k.removeprefix(prefix): v for k, v in ckpt.model.items() if k.startswith(prefix)}
         try:
-            self.model.load_state_dict(ckpt.model)
+            self.model.load_state_dict({k: v for k, v in ckpt.model.items() if not k.startswith(prefix)})
             self.optimizer.load_state_dict(ckpt.optimizer)
         except (RuntimeError, ValueError, KeyError) as exc:
             where = (self.run_dir or Path(".")) / CHECKPOINT_DIR
@@ -341,6 +370,8 @@ class Trainer:
         self.best_state = ckpt.best
         self.result = TrainResult(history=s["history"], best_epoch=s["best_epoch"], seconds=s["seconds"])
         self._apply_requires_grad()
+        if self.aligner is not None:
+            self.aligner.load_state_dict(critic or None)
         restore_rng(ckpt.rng, self.generator)
 
 
@@ -356,11 +387,12 @@ def train_gradient(
     run_dir: Path | None = None,
     resume: Checkpoint | None = None,
     task: Task | None = None,
+    target: Target | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
     if resume is None:
         torch.manual_seed(cfg.train.seed)
-    trainer = Trainer(model, strategy, images, splits, recipe, cfg, runtime, skips, run_dir, task)
+    trainer = Trainer(model, strategy, images, splits, recipe, cfg, runtime, skips, run_dir, task, target)
     if resume is not None:
         trainer.restore(resume)
     return trainer.fit()

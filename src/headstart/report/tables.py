@@ -43,8 +43,10 @@ def columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """
     from headstart.tasks import get_task
 
-    metrics = get_task(task_of_rows(rows)).summary
-    return [*LEAD, *((k, f"{metric_name(k)} [95% CI]") for k in metrics), *TRAIL]
+    task = get_task(task_of_rows(rows))
+    target = f"target_{task.primary}"
+    on_target = [(target, f"target {metric_name(task.primary)} [95% CI]")] if any(target in r for r in rows) else []
+    return [*LEAD, *((k, f"{metric_name(k)} [95% CI]") for k in task.summary), *on_target, *TRAIL]
 
 
 def format_cell(key: str, row: dict[str, Any]) -> str:

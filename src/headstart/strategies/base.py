@@ -52,6 +52,7 @@ class Strategy:
     name: str = ""
     gradients: bool = True  # trained by the train loop (False: closed form on cached features only)
     pretrained: bool = True  # start from the checkpoint's weights (False: random init)
+    default_backbone_lr_factor: float | None = None  # strategy.backbone_lr_factor when not given (None: the backbone's)
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
@@ -74,6 +75,31 @@ class Strategy:
     def bn_policy(self) -> str:
         """``frozen``: running statistics never change; ``train``: they update in trainable groups."""
         return self.cfg.strategy.bn
+
+    def prepare(self, model: Any) -> None:
+        """Change the network in place before the train loop builds its optimizer (``lora`` injects its
+        adapters); the default changes nothing."""
+
+    def trains_param(self, name: str) -> bool:
+        """Whether parameter ``name`` of a trainable layer group gets gradients (``lora``: only its adapters
+        and the head); the default: every parameter of a trainable group."""
+        return True
+
+    def finish(self, model: Any) -> None:
+        """Change the network in place after the train loop loaded its best weights (``lora`` merges its
+        adapters into the base weights, so the saved model is an ordinary one); the default changes nothing."""
+
+    def needs_target(self) -> bool:
+        """True when the strategy trains on the target domain's data (``--target``; ``dann``, ``coral``, ``adabn``)."""
+        return False
+
+    def domain_loss(self) -> str | None:
+        """The domain-alignment loss trained beside the task's (``dann``, ``coral``), or None."""
+        return None
+
+    def adapts_bn(self) -> bool:
+        """Re-estimate BatchNorm statistics on the target after training (AdaBN; ``strategy.adabn``)."""
+        return self.cfg.strategy.adabn
 
     def initial_trainable(self, groups: list[str]) -> list[str]:
         """Groups (names, input to output order) that train from the first step."""

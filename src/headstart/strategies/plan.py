@@ -17,7 +17,7 @@ from headstart.report.plan_table import PlanRow, plan_markdown
 from headstart.strategies.base import Strategy, val_per_train
 from headstart.strategies.param_groups import build_param_groups
 
-__all__ = ["layer_plan", "plan_rows", "plan_rule", "plan_markdown"]
+__all__ = ["layer_plan", "plan_rows", "plan_rule", "plan_markdown", "plan_trainable"]
 
 
 def _unfreeze(name: str, strategy: Strategy, initial: set[str], scheduled: dict[str, int]) -> tuple[str, int | None]:
@@ -92,6 +92,17 @@ def plan_rule(
     ratio = val_per_train(splits)
     rule = strategy.plateau_rule(names, steps_per_epoch, cfg.train.epochs, ratio) if strategy.gradients else None
     return None if rule is None else f"Plateau rule: {rule.describe()}."
+
+
+def plan_trainable(model: nn.Module, strategy: Strategy) -> str:
+    """The parameters that train from the first step, in words (``headstart plan``): those of the initially
+    trainable groups that the strategy trains (``lora``: its adapters and the head; prepare the model first)."""
+    groups = layer_groups(model)
+    initial = set(strategy.initial_trainable([g.name for g in groups]))
+    sizes = {n: p.numel() for n, p in model.named_parameters()}
+    trained = sum(sizes[n] for g in groups if g.name in initial for n in g.params if strategy.trains_param(n))
+    total = sum(sizes.values())
+    return f"Trainable parameters at the start: {trained:,} of {total:,} ({100 * trained / max(1, total):.3g}%)."
 
 
 def plan_rows(

@@ -19,10 +19,13 @@ rules, in order (the first that applies picks the strategy), are documented in t
    examples -> ``linear-probe``;
 4. at most 20 training examples per class (value range, label; median) -> ``linear-probe``, then
    ``lp-ft``;
-5. text data -> ``lp-ft`` (the best text strategy measured in bench/README.md);
-6. far from the pretraining domain (PAD >= 1.5, or mean source confidence < 0.35) with at least
+5. image data with ``--target`` far from it (proxy A-distance >= 1.0) -> ``adabn``, then ``finetune`` with the
+   same ``--target`` to compare (the only adaptation method with a clear gain on bench/bench_adapt.py; text
+   and audio have no such measurement, so the rule does not apply to them);
+6. text data -> ``lp-ft`` (the best text strategy measured in bench/README.md);
+7. far from the pretraining domain (PAD >= 1.5, or mean source confidence < 0.35) with at least
    50 examples per class (value range, label) -> ``finetune`` (every layer must adapt);
-7. otherwise -> ``progressive`` (headstart's default).
+8. otherwise -> ``progressive`` (headstart's default).
 """
 
 from __future__ import annotations
@@ -44,7 +47,18 @@ from headstart.transferability.features import candidate_features, parse_candida
 from headstart.transferability.rank import RankRow, ranked_examples, scoring_for
 from headstart.transferability.shift import proxy_a_distance
 
-__all__ = ["Facts", "Advice", "Groups", "GROUPS", "advise", "gather_facts", "FAR_PAD", "LOW_CONFIDENCE"]
+__all__ = [
+    "Facts",
+    "Advice",
+    "Groups",
+    "GROUPS",
+    "advise",
+    "gather_facts",
+    "FAR_PAD",
+    "LOW_CONFIDENCE",
+    "ADAPTATION_STRATEGIES",
+    "SHIFTED",
+]
 
 MIN_PER_CLASS = 5
 SEPARATED = 0.97
@@ -54,6 +68,16 @@ ENOUGH_TO_ADAPT = 50
 FAR_PAD = 1.5
 LOW_CONFIDENCE = 0.35
 CLOSE = 0.01  # probe scores this close are reported as a tie
+SHIFTED = 1.0  # proxy A-distance between DATA and --target from which adapting to the target is advised
+ADAPTATION_STRATEGIES = ("adabn", "dann", "coral")  # strategies that train on --target
+# per modality, what bench/bench_adapt.py found best (ELPV mono <-> poly, 3 seeds; bench/README.md)
+ADAPT_ADVICE: dict[str, tuple[str, str]] = {
+    "image": (
+        "adabn",
+        "on ELPV mono -> poly it raised target macro-F1 from 0.33 to 0.57, the largest gain of the adaptation "
+        "methods measured; poly -> mono it was 0.61 against 0.68 for source-only, within the seeds' noise",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,7 @@ class Facts:
     ranked: list[RankRow]  # best LogME first (as ``rank`` returns them)
     reference_pad: float | None = None  # proxy A-distance to --reference (None without one)
     source_confidence: float | None = None  # mean max softmax of the source head on the target
+    target_pad: float | None = None  # proxy A-distance between DATA and --target (None without one)
     task: str = DEFAULT_TASK  # classification | regression | multilabel
     n_train: int | None = None  # training examples
 
@@ -131,6 +156,20 @@ def _far(facts: Facts) -> str | None:
     return None
 
 
+def _shifted(facts: Facts) -> tuple[str, str | None, str] | None:
+    """Rule 5: image ``--target`` far from DATA -> the adaptation method the bench found best (then source-only
+    ``finetune`` to compare on target_metrics.json); None otherwise."""
+    if facts.target_pad is None or facts.target_pad < SHIFTED or facts.modality not in ADAPT_ADVICE:
+        return None
+    method, evidence = ADAPT_ADVICE[facts.modality]
+    return (
+        method,
+        "finetune",
+        f"--target looks unlike the training data (proxy A-distance {facts.target_pad:.2f} of 2): adapt to it "
+        f"with {method} ({evidence}); train finetune with the same --target too and compare target_metrics.json",
+    )
+
+
 def _strategy(facts: Facts, best: RankRow) -> tuple[str, str | None, str]:
     """(strategy, then, reason) by the rules of the module docstring."""
     groups = GROUPS[facts.task]
@@ -158,6 +197,9 @@ def _strategy(facts: Facts, best: RankRow) -> tuple[str, str | None, str]:
             f"few examples per {groups.noun} ({facts.median_train_per_class:g}): start with a linear probe, then "
             "lp-ft if you can afford it (it starts from the probe, so it cannot do much worse)",
         )
+    shifted = _shifted(facts)
+    if shifted is not None:
+        return shifted
     preferred = get_modality(facts.modality).fine_tune_advice
     if preferred is not None:
         return preferred[0], None, preferred[1]
@@ -201,22 +243,15 @@ def gather_facts(
     ranked: list[RankRow],
     data: tuple[Dataset, dict[str, np.ndarray]],
     reference: Dataset | None = None,
+    target: Dataset | None = None,
 ) -> Facts:
     """The facts about prepared ``data`` given its rank table; ``reference`` (a dataset sampled from
     the pretraining domain) adds the proxy A-distance between it and the target, through the best
-    pretrained backbone's features."""
+    pretrained backbone's features; ``target`` (unlabelled target-domain data) the one between DATA and it."""
     images, splits = data
     task = cfg.task.kind
     counts = GROUPS[task].counts(np.asarray(images.targets)[splits["train"]], len(images.labels))
     best = max((r for r in ranked if r.pretrained), key=_key)
-    pad = None
-    if reference is not None:
-        cand = parse_candidates(best.backbone, images.modality)[0]
-        runtime = resolve_runtime(cfg.train)
-        fr = candidate_features(cand, reference, cfg, runtime, SkipLog(), reference.fingerprint())
-        # the rows rank read, so the target's features come from the cache
-        ft = candidate_features(cand, images, cfg, runtime, SkipLog(), images.fingerprint(), ranked_examples(splits))
-        pad, _ = proxy_a_distance(fr.features[fr.valid], ft.features[ft.valid], seed=cfg.data.seed)
     return Facts(
         modality=images.modality,
         num_classes=len(images.labels),
@@ -224,8 +259,25 @@ def gather_facts(
         median_train_per_class=float(np.median(counts)),
         n_val=len(splits["val"]),
         ranked=ranked,
-        reference_pad=pad,
+        reference_pad=_pad(cfg, best, data, reference),
         source_confidence=best.source_confidence,
+        target_pad=_pad(cfg, best, data, target),
         task=task,
         n_train=len(splits["train"]),
     )
+
+
+def _pad(
+    cfg: RunConfig, best: RankRow, data: tuple[Dataset, dict[str, np.ndarray]], other: Dataset | None
+) -> float | None:
+    """Proxy A-distance between ``other`` and DATA through the best backbone's features (None without other)."""
+    if other is None:
+        return None
+    images, splits = data
+    cand = parse_candidates(best.backbone, images.modality)[0]
+    runtime = resolve_runtime(cfg.train)
+    fo = candidate_features(cand, other, cfg, runtime, SkipLog(), other.fingerprint())
+    # the rows rank read, so DATA's features come from the cache
+    fd = candidate_features(cand, images, cfg, runtime, SkipLog(), images.fingerprint(), ranked_examples(splits))
+    pad, _ = proxy_a_distance(fo.features[fo.valid], fd.features[fd.valid], seed=cfg.data.seed)
+    return pad
