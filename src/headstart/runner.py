@@ -115,10 +115,10 @@ def train(
     headstart did not write) and locked until the run is written. Ctrl-C raises :class:`RunInterrupted`
     saying where the checkpoint is and how to continue."""
     out = Path(out)
-    check_target(cfg, get_strategy(cfg))  # a strategy that adapts needs --target: said before any work
     distributed.setup(cfg.train.device)  # joins torchrun's process group when started by torchrun
     # every rank refuses an unsafe --out alike, before any work; the lock is rank 0's (it writes the folder)
     check_out(out, cfg.data.source, resuming=resume is not None, check_lock=distributed.is_main())
+    check_target(cfg, get_strategy(cfg))  # a strategy that adapts needs --target: said before any work
     if not distributed.is_main():
         return _train(cfg, out, data, resume)
     with claim_out(out, cfg.data.source, resuming=resume is not None):

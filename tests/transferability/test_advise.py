@@ -147,3 +147,11 @@ def test_target_data_gives_its_proxy_a_distance_through_the_console(elpv_folder,
     advice = json.loads(result.stdout)
     assert isinstance(advice["facts"]["target_pad"], float) and 0 <= advice["facts"]["target_pad"] <= 2
     assert advice["strategy"] == "linear-probe"  # 10 training cells per class: the few-examples rule comes first
+
+
+def test_large_text_encoder_gets_lora_where_the_bench_measured_it_close_to_finetuning() -> None:
+    advice = advise(facts(modality="text", ranked=[row("mpnet", 0.5), row("minilm", 0.4, probe=0.7)]))
+    assert (advice.backbone, advice.strategy, advice.then) == ("mpnet", "lora", "lp-ft")
+    assert "LoRA (rank 4) reached 0.787" in advice.reasons[0]
+    minilm = advise(facts(modality="text", ranked=[row("minilm", 0.5)]))
+    assert minilm.strategy == "lp-ft"  # LoRA was 2.5 points under full fine-tuning on minilm

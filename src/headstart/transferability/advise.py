@@ -22,7 +22,9 @@ rules, in order (the first that applies picks the strategy), are documented in t
 5. image data with ``--target`` far from it (proxy A-distance >= 1.0) -> ``adabn``, then ``finetune`` with the
    same ``--target`` to compare (the only adaptation method with a clear gain on bench/bench_adapt.py; text
    and audio have no such measurement, so the rule does not apply to them);
-6. text data -> ``lp-ft`` (the best text strategy measured in bench/README.md);
+6. text data -> ``lp-ft`` (the best text strategy measured in bench/README.md), except for a large encoder where
+   bench/bench_lora.py found LoRA within 1.5 macro-F1 points of full fine-tuning (``mpnet``: ``lora``, then
+   ``lp-ft``: a fraction of the trainable parameters and 0.72x the time per epoch);
 7. far from the pretraining domain (PAD >= 1.5, or mean source confidence < 0.35) with at least
    50 examples per class (value range, label) -> ``finetune`` (every layer must adapt);
 8. otherwise -> ``progressive`` (headstart's default).
@@ -68,6 +70,12 @@ ENOUGH_TO_ADAPT = 50
 FAR_PAD = 1.5
 LOW_CONFIDENCE = 0.35
 CLOSE = 0.01  # probe scores this close are reported as a tie
+# text encoders for which bench/bench_lora.py measured LoRA within 1.5 macro-F1 points of full fine-tuning
+LORA_BENCH: dict[str, str] = {
+    "mpnet": "on builtin:tweets LoRA (rank 4) reached 0.787 macro-F1 against 0.799 for full fine-tuning, training "
+    "0.14% of the parameters at 0.72x the time per epoch: the cheaper way to adapt this large encoder "
+    "(lp-ft next if the last point matters)",
+}
 SHIFTED = 1.0  # proxy A-distance between DATA and --target from which adapting to the target is advised
 ADAPTATION_STRATEGIES = ("adabn", "dann", "coral")  # strategies that train on --target
 # per modality, what bench/bench_adapt.py found best (ELPV mono <-> poly, 3 seeds; bench/README.md)
@@ -156,6 +164,13 @@ def _far(facts: Facts) -> str | None:
     return None
 
 
+def _lora(facts: Facts, best: RankRow) -> tuple[str, str | None, str] | None:
+    """Rule 6's exception: a text encoder for which the LoRA bench measured LoRA close to full fine-tuning."""
+    if facts.modality != "text" or best.backbone not in LORA_BENCH:
+        return None
+    return "lora", "lp-ft", LORA_BENCH[best.backbone]
+
+
 def _shifted(facts: Facts) -> tuple[str, str | None, str] | None:
     """Rule 5: image ``--target`` far from DATA -> the adaptation method the bench found best (then source-only
     ``finetune`` to compare on target_metrics.json); None otherwise."""
@@ -197,9 +212,9 @@ def _strategy(facts: Facts, best: RankRow) -> tuple[str, str | None, str]:
             f"few examples per {groups.noun} ({facts.median_train_per_class:g}): start with a linear probe, then "
             "lp-ft if you can afford it (it starts from the probe, so it cannot do much worse)",
         )
-    shifted = _shifted(facts)
-    if shifted is not None:
-        return shifted
+    chosen = _shifted(facts) or _lora(facts, best)
+    if chosen is not None:
+        return chosen
     preferred = get_modality(facts.modality).fine_tune_advice
     if preferred is not None:
         return preferred[0], None, preferred[1]
