@@ -97,7 +97,7 @@ def load_target(cfg: RunConfig, source: Any, task: Any) -> Target | None:
 
 def check_target(cfg: RunConfig, strategy: Any) -> None:
     """Refuse, before any work, a strategy that needs target data without it, or AdaBN where no step runs it."""
-    if (strategy.needs_target() or cfg.strategy.adabn) and cfg.data.target is None:
+    if (strategy.domain_loss is not None or strategy.adapts_bn()) and cfg.data.target is None:
         what = "strategy.adabn=true" if cfg.strategy.adabn else f"--strategy {cfg.strategy.name}"
         raise HeadstartError(
             f"{what} adapts to a target domain; pass its data with --target TARGET "

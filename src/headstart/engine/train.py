@@ -154,7 +154,7 @@ class Trainer:
 
     def _aligner(self, target: Target | None) -> DomainAligner | None:
         """The domain loss's target side (``dann``, ``coral`` with ``--target``), else None."""
-        method = self.strategy.domain_loss()
+        method = self.strategy.domain_loss
         if method is None or target is None:
             return None
         return DomainAligner(method, target, self.model, self.recipe, self.cfg, self.runtime)

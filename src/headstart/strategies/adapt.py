@@ -28,9 +28,6 @@ class AdaBN(Finetune):
 
     name = "adabn"
 
-    def needs_target(self) -> bool:
-        return True
-
     def adapts_bn(self) -> bool:
         return True
 
@@ -43,12 +40,7 @@ class Dann(Finetune):
     """Domain-adversarial fine-tuning (Ganin & Lempitsky 2015)."""
 
     name = "dann"
-
-    def needs_target(self) -> bool:
-        return True
-
-    def domain_loss(self) -> str | None:
-        return "dann"
+    domain_loss = "dann"
 
 
 @register
@@ -56,9 +48,4 @@ class Coral(Finetune):
     """Fine-tuning with Deep CORAL's second-order alignment (Sun & Saenko 2016)."""
 
     name = "coral"
-
-    def needs_target(self) -> bool:
-        return True
-
-    def domain_loss(self) -> str | None:
-        return "coral"
+    domain_loss = "coral"

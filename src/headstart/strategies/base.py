@@ -52,6 +52,7 @@ class Strategy:
     name: str = ""
     gradients: bool = True  # trained by the train loop (False: closed form on cached features only)
     pretrained: bool = True  # start from the checkpoint's weights (False: random init)
+    domain_loss: str | None = None  # the domain-alignment loss trained beside the task's (dann, coral) on --target
     default_backbone_lr_factor: float | None = None  # strategy.backbone_lr_factor when not given (None: the backbone's)
 
     def __init__(self, cfg: RunConfig):
@@ -88,14 +89,6 @@ class Strategy:
     def finish(self, model: Any) -> None:
         """Change the network in place after the train loop loaded its best weights (``lora`` merges its
         adapters into the base weights, so the saved model is an ordinary one); the default changes nothing."""
-
-    def needs_target(self) -> bool:
-        """True when the strategy trains on the target domain's data (``--target``; ``dann``, ``coral``, ``adabn``)."""
-        return False
-
-    def domain_loss(self) -> str | None:
-        """The domain-alignment loss trained beside the task's (``dann``, ``coral``), or None."""
-        return None
 
     def adapts_bn(self) -> bool:
         """Re-estimate BatchNorm statistics on the target after training (AdaBN; ``strategy.adabn``)."""
