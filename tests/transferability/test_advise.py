@@ -104,11 +104,11 @@ def task_row(name: str, logme: float, probe: float, task: str, pretrained: bool 
         ("regression", {"min_train_per_class": 3}, "linear-probe", "3 training example(s) in the sparsest range"),
         ("regression", {"ranked": [task_row("b", 0.5, 0.98, "regression")]}, "linear-probe", "predict the target"),
         ("regression", {"median_train_per_class": 12.0}, "linear-probe", "few examples per value range (12)"),
-        ("regression", {"source_confidence": 0.2}, "finetune", "mean confidence 0.20"),
+        ("regression", {"source_confidence": 0.2}, "lp-ft", "regression heads fine-tune best"),  # bench_tasks
         ("multilabel", {"min_train_per_class": 2}, "linear-probe", "2 training example(s) with the rarest label"),
         ("multilabel", {"ranked": [task_row("b", 0.5, 0.99, "multilabel")]}, "linear-probe", "probe mAP 0.990"),
         ("multilabel", {"median_train_per_class": 8.0}, "linear-probe", "few examples per label (8)"),
-        ("multilabel", {}, "progressive", "progressive unfreezing"),
+        ("multilabel", {}, "lp-ft", "multi-label heads fine-tune best from the probe's head"),
     ],
 )
 def test_rules_read_the_tasks_probe_score_and_example_counts(

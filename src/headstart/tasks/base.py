@@ -129,6 +129,8 @@ class Task:
     predictions_csv: Callable[[list[str], np.ndarray, np.ndarray, list[str], Any], str]
     # the report's task sections: (RunData, example lookup or None) -> HTML sections
     report: Callable[[Any, Any], Sequence[str]]
+    # ``advise``'s fine-tuning strategy for this task where the bench found one best, and why (None: the rules')
+    fine_tune_advice: tuple[str, str] | None = None
     state: dict[str, Any] = field(default_factory=dict)  # what :attr:`bind` fitted (saved with the run)
 
 

@@ -159,6 +159,10 @@ def _bound(mean: float, std: float) -> Task:
         empty_labels=False,
         head_dropout=False,  # a dropped feature times the probe's (standardization-folded) weight moves the value
         lr=1e-4,  # at 1e-3 the first Adam steps throw the backbone off and the value collapses to the mean (bench/)
+        fine_tune_advice=(
+            "lp-ft",
+            "regression heads fine-tune best from the ridge probe's head (bench_tasks)",
+        ),
         encode=_encode,
         stratify=lambda targets, fractions, seed: stratified_split(value_bins(targets), fractions, seed),
         strata=value_bins,

@@ -22,7 +22,8 @@ rules, in order (the first that applies picks the strategy), are documented in t
 5. image data with ``--target`` far from it (proxy A-distance >= 1.0) -> ``adabn``, then ``finetune`` with the
    same ``--target`` to compare (the only adaptation method with a clear gain on bench/bench_adapt.py; text
    and audio have no such measurement, so the rule does not apply to them);
-6. text data -> ``lp-ft`` (the best text strategy measured in bench/README.md), except for a large encoder where
+6. text or audio data, or a regression or multi-label task -> ``lp-ft`` (the best fine-tuning strategy measured on
+   each in bench/README.md: the modality's or the task's ``fine_tune_advice``), except for a large text encoder where
    bench/bench_lora.py found LoRA within 1.5 macro-F1 points of full fine-tuning (``mpnet``: ``lora``, then
    ``lp-ft``: a fraction of the trainable parameters and 0.72x the time per epoch);
 7. far from the pretraining domain (PAD >= 1.5, or mean source confidence < 0.35) with at least
@@ -43,6 +44,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.loader import SkipLog
 from headstart.engine.runtime import resolve_runtime
 from headstart.modalities import get_modality
+from headstart.tasks import get_task
 from headstart.tasks.base import DEFAULT_TASK
 from headstart.tasks.regression import value_bins
 from headstart.transferability.features import candidate_features, parse_candidates
@@ -215,7 +217,7 @@ def _strategy(facts: Facts, best: RankRow) -> tuple[str, str | None, str]:
     chosen = _shifted(facts) or _lora(facts, best)
     if chosen is not None:
         return chosen
-    preferred = get_modality(facts.modality).fine_tune_advice
+    preferred = get_modality(facts.modality).fine_tune_advice or get_task(facts.task).fine_tune_advice
     if preferred is not None:
         return preferred[0], None, preferred[1]
     far = _far(facts)
