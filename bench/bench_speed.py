@@ -1,13 +1,17 @@
 """Benchmark: the fixed costs of a command (issue 18, parts 3 and 4), each a median of repeated processes.
 
-Run with `.venv/bin/python bench/bench_speed.py [--repeats 5]`. Prints, in one run:
+Run with `.venv/bin/python bench/bench_speed.py [--repeats 5] [--part imports|cache|all]`. Prints, in one run:
   * import time of `headstart`, `headstart.runner` and the CLI app, as process wall time (`python -c "import X"`),
     against `python -c "import torch, timm"` (what any image command needs anyway);
   * which heavy packages each import pulls in (scikit-learn, matplotlib, scipy, transformers);
   * `headstart predict RUN one.png` process wall time against `import torch, timm` (target <= 1.5x);
   * `headstart train builtin:elpv --strategy linear-probe` on 1,600 images: first run (features extracted into
     an empty cache) against a cached rerun, at the process level (target >= 5x), and where the rerun's seconds go
-    (`headstart.json`'s `seconds` is the run's own time; the rest is the process starting and importing).
+    (`headstart.json`'s `seconds` is the run's own time; the rest is the process starting and importing);
+  * (`--part cache`) each gradient strategy on an ELPV subset with the frozen-prefix cache on and off, in one
+    process: wall time of the run, time per epoch (first epoch, which fills the cache, and the median of the
+    later ones), the largest weight difference and both runs' test macro-F1 (identical by design), and
+    `partial` (last two groups) against `finetune` per epoch (target <= 0.15x).
 Nothing else should run on the machine meanwhile (2 cores: any other job doubles the figures).
 """
 
@@ -48,9 +52,20 @@ def pulled_in(module: str, env: dict[str, str]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--part", choices=("imports", "cache", "all"), default="all")
+    ap.add_argument("--limit", type=int, default=200, help="--part cache: ELPV images per class")
+    ap.add_argument("--epochs", type=int, default=4, help="--part cache: epochs per run")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="headstart-bench-speed-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HEADSTART_CACHE_DIR": str(work / "cache")}
+    if args.part in ("imports", "all"):
+        fixed_costs(args, work, env)
+    if args.part in ("cache", "all"):
+        os.environ.update(env)
+        frozen_cache(args, work)
+
+
+def fixed_costs(args: argparse.Namespace, work: Path, env: dict[str, str]) -> None:
     py, hs = sys.executable, str(BIN / "headstart")
 
     baseline = median_wall([py, "-c", "import torch, timm"], env, args.repeats)
@@ -80,6 +95,72 @@ def main() -> None:
     predict = median_wall([hs, "predict", str(first_out), str(one)], env, args.repeats)
     ratio = predict / baseline
     print(f"\n## `headstart predict RUN one.png`: {predict:.2f} s, {ratio:.2f}x `import torch, timm` (target <= 1.5x)")
+
+
+STRATEGIES = (  # (row, strategy, settings)
+    ("finetune", "finetune", {}),
+    ("partial (last 2 groups)", "partial", {"strategy.train_groups": 2}),
+    ("partial (last 4 groups)", "partial", {"strategy.train_groups": 4}),
+    ("progressive (default schedule)", "progressive", {}),
+    ("progressive (a group per epoch)", "progressive", {"strategy.unfreeze_every": 1.0}),
+    ("plateau", "plateau", {}),
+    ("lp-ft", "lp-ft", {}),
+)
+
+
+def frozen_cache(args: argparse.Namespace, work: Path) -> None:
+    """Each strategy with the frozen-prefix cache on and off, epochs timed by wrapping ``Trainer.run_epoch``."""
+    import torch
+    from safetensors.torch import load_file
+
+    import headstart as hs
+    from headstart.engine.train import Trainer
+
+    epochs: list[float] = []
+    run_epoch = Trainer.run_epoch
+
+    def timed(self: Trainer) -> dict:
+        t = time.perf_counter()
+        record = run_epoch(self)
+        epochs.append(time.perf_counter() - t)
+        return record
+
+    Trainer.run_epoch = timed  # type: ignore[method-assign]
+    torch.set_num_threads(os.cpu_count() or 1)
+    # warm-up: decode ELPV into the data cache and extract the probe's features, so neither run of a pair pays it
+    warm = {"data.limit_per_class": args.limit}
+    hs.fit("builtin:elpv", strategy="linear-probe", out=work / "warm-up", settings=warm, verbose=False)
+    rows, per_epoch = [], {}
+    for label, strategy, extra in STRATEGIES:
+        runs = {}
+        for cache in (True, False):
+            epochs.clear()
+            settings = {"data.limit_per_class": args.limit, "train.cache_frozen": cache, **extra}
+            out = work / f"{strategy}-{len(rows)}-{cache}"
+            t = time.perf_counter()
+            run = hs.fit(
+                "builtin:elpv", strategy=strategy, epochs=args.epochs, out=out, settings=settings, verbose=False
+            )
+            later = statistics.median(epochs[1:]) if len(epochs) > 1 else float("nan")
+            runs[cache] = (run, time.perf_counter() - t, epochs[0], later)
+        (on, t_on, first_on, later_on), (off, t_off, first_off, later_off) = runs[True], runs[False]
+        w_on, w_off = load_file(on.path / "model.safetensors"), load_file(off.path / "model.safetensors")
+        diff = max(float((w_on[k].float() - w_off[k].float()).abs().max()) for k in w_on)
+        per_epoch[label] = (later_on, later_off)
+        rows.append(
+            f"| {label} | {t_off:.1f} | {t_on:.1f} | {t_on / t_off:.2f}x | {first_off:.1f} / {later_off:.1f} | "
+            f"{first_on:.1f} / {later_on:.1f} | {diff:.1e} | {off.metrics['macro_f1']:.4f} / "
+            f"{on.metrics['macro_f1']:.4f} |"
+        )
+    print(f"\n## frozen-prefix cache: ELPV {args.limit} per class, {args.epochs} epochs, efficientnet_lite0\n")
+    print(
+        "| strategy | run off (s) | run on (s) | on / off | epoch 1 / later, off (s) | epoch 1 / later, on (s) | "
+        "max weight diff | test macro-F1 off / on |\n|---|---:|---:|---:|---:|---:|---:|---|"
+    )
+    print("\n".join(rows))
+    partial, finetune = per_epoch["partial (last 2 groups)"][0], per_epoch["finetune"][1]
+    ratio = partial / finetune
+    print(f"\npartial (last 2 groups, cached) / finetune, time per later epoch: **{ratio:.2f}x** (target <= 0.15x)")
 
 
 def _write_one_image(path: Path) -> None:

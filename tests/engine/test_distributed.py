@@ -128,7 +128,8 @@ def _cache_some_rows(cfg: RunConfig) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["finetune", "progressive", "linear-probe"])
+# partial: each rank caches its shard's frozen prefix (train.cache_frozen is on by default)
+@pytest.mark.parametrize("name", ["finetune", "progressive", "linear-probe", "partial"])
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
     tiny_config: RunConfig, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

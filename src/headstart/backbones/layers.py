@@ -14,7 +14,7 @@ from torch import nn
 
 from headstart.backbones.build import classifier
 
-__all__ = ["LayerGroup", "head_names", "layer_groups", "module_groups"]
+__all__ = ["LayerGroup", "head_names", "layer_groups", "module_groups", "module_owners"]
 
 
 @dataclass(frozen=True)
@@ -79,4 +79,24 @@ def module_groups(model: nn.Module, groups: list[LayerGroup]) -> dict[str, str]:
         own = [f"{mname}.{p}" if mname else p for p, _ in module.named_parameters(recurse=False)]
         if own:
             out[mname] = owner[own[0]]
+    return out
+
+
+def module_owners(model: nn.Module, groups: list[LayerGroup]) -> dict[str, str | None]:
+    """Module name -> the group that owns the whole module: every parameter under it is in that group (a module
+    without parameters, such as a dropout inside a transformer layer, belongs to its parent's group); None for a
+    module whose parameters span groups (``blocks``) and for parameter-free modules at the top (pooling).
+
+    >>> net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.Linear(2, 2))
+    >>> module_owners(net, [LayerGroup("a", ("0.weight", "0.bias")), LayerGroup("head", ("2.weight", "2.bias"))])
+    {'': None, '0': 'a', '1': None, '2': 'head'}
+    """
+    owner = {p: g.name for g in groups for p in g.params}
+    out: dict[str, str | None] = {}
+    for mname, module in model.named_modules():
+        names = {owner[f"{mname}.{p}" if mname else p] for p, _ in module.named_parameters()}
+        if names:
+            out[mname] = names.pop() if len(names) == 1 else None
+        else:
+            out[mname] = out.get(mname.rpartition(".")[0]) if mname else None
     return out

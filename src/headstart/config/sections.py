@@ -188,7 +188,9 @@ class StrategyConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float | None = None  # head learning rate (AdamW); null = the task's default (1e-3; regression 1e-4, bench/)
+    lr: float | None = (
+        None  # head learning rate (AdamW); null = the task default: 1e-3, regression 1e-4, multilabel 3e-4
+    )
     weight_decay: float = 0.01  # on weights only; never on norms and biases
     warmup_fraction: float = 0.1  # share of all steps spent in linear warmup before the cosine decay
     label_smoothing: float = 0.0  # cross-entropy label smoothing
@@ -215,6 +217,10 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log: str = "jsonl"  # jsonl (history.jsonl, always written) | tensorboard (also TensorBoard event files in RUN/tb)
+    # While the first layer groups are frozen, compute their output once per example and train the rest from it
+    # (exact: same weights and metrics as without; off by itself where it would not be, the log says why)
+    cache_frozen: bool = True
+    cache_memory_gb: float = 2.0  # memory for those activations; beyond it they go to a file under the cache folder
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
@@ -223,6 +229,7 @@ class TrainConfig:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
         _check(self.precision in PRECISIONS, f"train.precision={self.precision!r}; choose {PRECISIONS}")
         _check(self.num_workers >= 0, "train.num_workers must be >= 0")
+        _check(self.cache_memory_gb >= 0, f"train.cache_memory_gb={self.cache_memory_gb} must be >= 0")
 
 
 @dataclass

@@ -10,7 +10,8 @@ ones a run records are what ``evaluate`` and ``predict`` give on any machine.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from headstart.data.loader import Batch, SkipLog
 from headstart.engine.progress import progress
 from headstart.engine.runtime import Runtime
 from headstart.tasks import Task
+
+if TYPE_CHECKING:
+    from headstart.engine.frozen import FrozenPrefix
 
 __all__ = ["pooled_features", "head_logits", "checked_batches", "run_features", "run_scores"]
 
@@ -80,15 +84,26 @@ def run_features(
 
 
 def run_scores(
-    model: nn.Module, loader: DataLoader, runtime: Runtime, recipe: Recipe, skips: SkipLog, desc: str, task: Task
+    model: nn.Module,
+    loader: DataLoader,
+    runtime: Runtime,
+    recipe: Recipe,
+    skips: SkipLog,
+    desc: str,
+    task: Task,
+    frozen: FrozenPrefix | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The task's scores over a loader (class probabilities for classification):
-    ``(scores (m, K), targets (m,), index (m,))``, unreadable examples skipped."""
+    ``(scores (m, K), targets (m,), index (m,))``, unreadable examples skipped. ``frozen``: a training run's
+    frozen-prefix cache, which then serves the prefix's output (computed in this pass's precision)."""
     model.eval()
     scores, targets, index = [], [], []
     with torch.inference_mode():
         for batch in checked_batches(loader, recipe, skips, desc):
-            logits = head_logits(model, pooled_features(model, batch.x, runtime))
+            x = runtime.batch(batch.x)
+            serving = frozen.serving(x, batch.index, "eval", runtime.inference) if frozen else nullcontext()
+            with serving:
+                logits = head_logits(model, pooled_features(model, x, runtime))
             scores.append(task.scores(logits).cpu().numpy())
             targets.append(batch.y.numpy())
             index.append(batch.index.numpy())

@@ -8,6 +8,7 @@ unfreezing flips both back, with a short per-group LR warmup. The LR of a group 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.backbones.layers import LayerGroup, layer_groups, module_groups
+from headstart.backbones.layers import LayerGroup, layer_groups, module_owners
 from headstart.backbones.recipe import Recipe
 from headstart.config import RunConfig
 from headstart.data.loader import Batch, SkipLog
@@ -37,9 +38,10 @@ from headstart.engine.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from headstart.engine.frozen import FrozenPrefix, cache_off_reason
 from headstart.engine.inference import checked_batches, run_scores
 from headstart.engine.runtime import Runtime
-from headstart.engine.schedule import warmup_cosine
+from headstart.engine.schedule import drops_last, steps_per_epoch, unfreeze_gate, warmup_cosine
 from headstart.engine.tensorboard import TB_DIR, TensorBoardLog
 from headstart.strategies.base import PlateauTrigger, Strategy, next_frozen, val_per_train
 from headstart.strategies.param_groups import build_param_groups, count_trainable
@@ -55,33 +57,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # one record per epoch
     best_epoch: int = 0  # 1-based epoch whose weights were kept
     seconds: float = 0.0
-
-
-def drops_last(n_train: int, batch_size: int) -> bool:
-    """Drop the ragged last batch, unless it is the only one."""
-    return n_train > batch_size
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Optimizer steps per epoch of the train loader (``drops_last`` decides the ragged batch).
-
-    >>> steps_per_epoch(100, 32), steps_per_epoch(20, 32)
-    (3, 1)
-    """
-    return n_train // batch_size if drops_last(n_train, batch_size) else -(-n_train // batch_size)
-
-
-def unfreeze_gate(step: int, trainable: bool, unfrozen_at: int, warmup_steps: int) -> float:
-    """LR multiplier of a layer group: 0 while frozen, then a linear ramp after a mid-run unfreeze.
-
-    >>> [unfreeze_gate(s, True, 10, 4) for s in (10, 11, 13, 20)]
-    [0.25, 0.5, 1.0, 1.0]
-    """
-    if not trainable:
-        return 0.0
-    if unfrozen_at == 0 or warmup_steps <= 0:
-        return 1.0
-    return min(1.0, (step - unfrozen_at + 1) / warmup_steps)
 
 
 class Trainer:
@@ -107,7 +82,7 @@ class Trainer:
         self.data_id = data_identity(images, splits)  # recorded in checkpoints, checked on resume
         self.groups: list[LayerGroup] = layer_groups(self.model)
         self.names = [g.name for g in self.groups]
-        self.module_group = module_groups(self.model, self.groups)
+        self.owners = module_owners(self.model, self.groups)  # module -> the layer group that owns all of it
         self.param_groups = build_param_groups(
             self.model,
             self.groups,
@@ -120,18 +95,7 @@ class Trainer:
         extra = self.aligner.param_groups(strategy.head_lr(), cfg.optim.weight_decay) if self.aligner else []
         self.optimizer = torch.optim.AdamW(self.param_groups + extra)
         self.generator = torch.Generator().manual_seed(cfg.train.seed)
-        self.loader = train_loader(
-            images,
-            splits["train"],
-            recipe,
-            cfg.preprocess,
-            cfg.train.batch_size,
-            self.generator,
-            drops_last(len(splits["train"]), cfg.train.batch_size),
-            num_workers=cfg.train.num_workers,
-            balanced=cfg.data.sampler == "balanced",
-        )
-        self.loader = distributed.shard_loader(self.loader)  # this rank's slice of each global batch
+        self.loader = distributed.shard_loader(self._loader())  # this rank's slice of each global batch
         self._ddp: nn.Module | None = None  # DDP wrapper, rebuilt after each phase change
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
@@ -150,7 +114,23 @@ class Trainer:
         self.loss_fn = self.task.loss(cfg, images, splits["train"]).to(runtime.device)
         writes = cfg.train.log == "tensorboard" and distributed.is_main()
         self.tb = TensorBoardLog(run_dir / TB_DIR) if writes and run_dir is not None else None
+        self.frozen = self._frozen_prefix()
         self._apply_requires_grad()
+
+    def _loader(self) -> Any:
+        """The shuffled training batches (driven by ``self.generator``)."""
+        cfg, train = self.cfg, self.splits["train"]
+        return train_loader(
+            self.images,
+            train,
+            self.recipe,
+            cfg.preprocess,
+            cfg.train.batch_size,
+            self.generator,
+            drops_last(len(train), cfg.train.batch_size),
+            num_workers=cfg.train.num_workers,
+            balanced=cfg.data.sampler == "balanced",
+        )
 
     def _aligner(self, target: Target | None) -> DomainAligner | None:
         """The domain loss's target side (``dann``, ``coral`` with ``--target``), else None."""
@@ -159,6 +139,14 @@ class Trainer:
             return None
         return DomainAligner(method, target, self.model, self.recipe, self.cfg, self.runtime)
 
+    def _frozen_prefix(self) -> FrozenPrefix | None:
+        """The frozen-prefix activation cache (``train.cache_frozen``), or None with the reason in the log."""
+        off = cache_off_reason(self.cfg, self.strategy.domain_loss)
+        if off is not None:
+            logger.info("frozen-prefix cache off: %s", off)
+            return None
+        return FrozenPrefix(self.model, self.names, self.owners, int(self.cfg.train.cache_memory_gb * 2**30))
+
     # -- phase ---------------------------------------------------------------------------------
     def _apply_requires_grad(self) -> None:
         params = dict(self.model.named_parameters())
@@ -166,6 +154,10 @@ class Trainer:
             for n in g.params:
                 params[n].requires_grad_(g.name in self.trainable and self.strategy.trains_param(n))
         self._ddp = None  # DDP tracks the parameters that required gradients when it was built
+        if self.frozen is not None:  # cache the groups before the first trainable one, if they stay frozen an epoch
+            n = next((i for i, name in enumerate(self.names) if name in self.trainable), 0)
+            lasts = min(self.pending.values(), default=self.total_steps) - self.step > self.steps_per_epoch
+            self.frozen.set_frozen(n if lasts else 0)
 
     def forward_model(self) -> nn.Module:
         """The module to call in a training step: the model, or its DDP wrapper in a distributed run."""
@@ -186,13 +178,16 @@ class Trainer:
         return f"unfroze {name}" + (f" ({reason})" if reason else "")
 
     def train_mode(self) -> None:
-        """``model.train()``, then BatchNorm of frozen groups (or all, with bn=frozen) back to eval mode."""
+        """``model.train()``, then the frozen groups' modules back to eval mode (their BatchNorm statistics and
+        dropout fixed: a frozen group computes the same output for the same input), and with bn=frozen every
+        BatchNorm."""
         self.model.train()
         freeze_all = self.strategy.bn_policy() == "frozen"
         for mname, module in self.model.named_modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                if freeze_all or self.module_group.get(mname) not in self.trainable:
-                    module.eval()
+            group = self.owners.get(mname)
+            batchnorm = isinstance(module, nn.modules.batchnorm._BatchNorm)
+            if (group is not None and group not in self.trainable) or (batchnorm and (freeze_all or group is None)):
+                module.eval()
 
     def _set_lrs(self) -> None:
         scale = warmup_cosine(self.step, self.total_steps, self.warmup_steps)
@@ -250,7 +245,10 @@ class Trainer:
         align = None
         with self.runtime.autocast():
             if self.aligner is None:
-                logits = self.forward_model()(self.runtime.batch(batch.x))
+                x = self.runtime.batch(batch.x)
+                frozen = self.frozen.serving(x, batch.index, "train", self.runtime.autocast) if self.frozen else None
+                with frozen or contextlib.nullcontext():
+                    logits = self.forward_model()(x)
             else:  # source logits and the domain loss (one process: DomainAligner refuses torchrun)
                 logits, align = self.aligner.step(self.model, self.runtime.batch(batch.x), self.step / self.total_steps)
         loss = self.loss_fn(logits.float(), batch.y.to(self.runtime.device))
@@ -270,7 +268,9 @@ class Trainer:
             self.cfg.train.batch_size,
             num_workers=self.cfg.train.num_workers,
         )
-        part = run_scores(self.model, loader, self.runtime, self.recipe, self.skips, "validating", self.task)
+        part = run_scores(
+            self.model, loader, self.runtime, self.recipe, self.skips, "validating", self.task, self.frozen
+        )
         scores, y, _ = distributed.gather_rows(part, part[2])  # every rank sees the same metrics
         return self.task.validate(y, scores, self.images.labels)
 
@@ -317,6 +317,8 @@ class Trainer:
                 self.on_checkpoint(path or self.run_dir / CHECKPOINT_DIR)
         if self.tb is not None:
             self.tb.close()
+        if self.frozen is not None:
+            self.frozen.close()
         assert self.best_state is not None
         self.model.load_state_dict(self.best_state)
         self.result.seconds += time.perf_counter() - start
