@@ -154,10 +154,10 @@ class Trainer:
             for n in g.params:
                 params[n].requires_grad_(g.name in self.trainable and self.strategy.trains_param(n))
         self._ddp = None  # DDP tracks the parameters that required gradients when it was built
-        if self.frozen is not None:  # cache the groups before the first trainable one, if they stay frozen an epoch
-            n = next((i for i, name in enumerate(self.names) if name in self.trainable), 0)
+        if self.frozen is not None:  # cache the groups before the first trainable one if they stay frozen > an epoch
+            first = next((i for i, name in enumerate(self.names) if name in self.trainable), 0)
             lasts = min(self.pending.values(), default=self.total_steps) - self.step > self.steps_per_epoch
-            self.frozen.set_frozen(n if lasts else 0)
+            self.frozen.set_frozen(first if lasts else 0)
 
     def forward_model(self) -> nn.Module:
         """The module to call in a training step: the model, or its DDP wrapper in a distributed run."""
