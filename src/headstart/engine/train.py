@@ -1,9 +1,9 @@
 """The gradient train loop: named parameter groups made once, gated by the strategy's phase.
 
 Every layer group has its optimizer groups from the first step. Freezing sets ``requires_grad``
-to False and the group's LR multiplier to 0 (the frozen prefix then builds no autograd graph);
-unfreezing flips both back, with a short per-group LR warmup. The LR of a group at a step is
-``base_lr x warmup_cosine(step) x gate(group, step)``. A checkpoint is written after every epoch.
+to False, its LR multiplier to 0 (no autograd graph) and the group to eval mode (:mod:`headstart.engine.frozen`
+caches a frozen prefix's output); unfreezing flips all three back, with a short per-group LR warmup. The LR of a
+group at a step is ``base_lr x warmup_cosine(step) x gate(group, step)``. A checkpoint follows every epoch.
 """
 
 from __future__ import annotations
