@@ -2,7 +2,7 @@ import pytest
 from torch import nn
 
 from headstart.backbones import get_backbone, list_backbones
-from headstart.backbones.layers import layer_groups, module_groups
+from headstart.backbones.layers import layer_groups, module_owners
 from headstart.modalities import create_model
 
 
@@ -18,9 +18,9 @@ def test_groups_cover_every_parameter_exactly_once(name: str) -> None:
     assert groups[0].params[0] == "conv_stem.weight"  # input side first
 
 
-def test_module_groups_map_batchnorm_layers() -> None:
+def test_module_owners_map_batchnorm_layers() -> None:
     model, _ = create_model(get_backbone("mobilenet_v2"), num_classes=2, pretrained=False)
-    mg = module_groups(model, layer_groups(model))
+    mg = module_owners(model, layer_groups(model))
     assert mg["bn1"] == "stem" and mg["classifier"] == "head" and mg["blocks.3.0.bn1"] == "block.3"
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from headstart.backbones.build import classifier
 
-__all__ = ["LayerGroup", "head_names", "layer_groups", "module_groups", "module_owners"]
+__all__ = ["LayerGroup", "head_names", "layer_groups", "module_owners"]
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,6 @@ def layer_groups(model: nn.Module) -> list[LayerGroup]:
         "layer groups must cover every parameter once"
     )
     return groups
-
-
-def module_groups(model: nn.Module, groups: list[LayerGroup]) -> dict[str, str]:
-    """Module name -> group name, for modules that own parameters (e.g. BatchNorm layers)."""
-    owner = {p: g.name for g in groups for p in g.params}
-    out = {}
-    for mname, module in model.named_modules():
-        own = [f"{mname}.{p}" if mname else p for p, _ in module.named_parameters(recurse=False)]
-        if own:
-            out[mname] = owner[own[0]]
-    return out
 
 
 def module_owners(model: nn.Module, groups: list[LayerGroup]) -> dict[str, str | None]:

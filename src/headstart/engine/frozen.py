@@ -265,15 +265,16 @@ class FrozenPrefix:
         missing = [i for i, k in enumerate(keys) if k not in store]
         if len(missing) == len(keys):
             acts = self._prefix(boundary, x, precision)
-            self._keep(store, keys, list(range(len(keys))), acts, x)
+            for k, t in zip(keys, self._split(acts, x), strict=True):
+                store.put(k, t)
             self.computed += len(keys)
             return acts
         fresh: dict[int, torch.Tensor] = {}
         if missing:
             part = _rows(x, torch.tensor(missing, device=_device(x)))
-            sub = self._prefix(boundary, part, precision)
-            fresh = dict(zip(missing, self._split(sub, part), strict=True))
-            self._keep(store, keys, missing, sub, part)
+            fresh = dict(zip(missing, self._split(self._prefix(boundary, part, precision), part), strict=True))
+            for i, t in fresh.items():
+                store.put(keys[i], t)
         self.hits += len(keys) - len(missing)
         self.computed += len(missing)
         return self._assemble(boundary, [fresh[i] if i in fresh else store.get(k) for i, k in enumerate(keys)], x)
@@ -317,10 +318,6 @@ class FrozenPrefix:
         """One tensor per example (token sequences without their padding)."""
         lengths = _lengths(x, acts)
         return [a[:n] for a, n in zip(acts, lengths, strict=True)] if lengths else list(acts)
-
-    def _keep(self, store: ActivationStore, keys: list[int], rows: list[int], acts: torch.Tensor, x: Any) -> None:
-        for i, t in zip(rows, self._split(acts, x), strict=True):
-            store.put(keys[i], t)
 
     def _assemble(self, boundary: _Boundary, parts: list[torch.Tensor], x: Any) -> torch.Tensor:
         if isinstance(x, dict) and parts[0].dim() >= 2:  # token sequences: padded back to the batch's length
