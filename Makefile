@@ -40,7 +40,7 @@ system-deps:
 DEMO_OUT ?= runs/demo
 DEMO_FLAGS ?=
 DEMO = $(BIN)/headstart compare builtin:elpv --backbone efficientnet_lite0 \
-	--strategies linear-probe,finetune,scratch --epochs 3 --out $(DEMO_OUT) \
+	--strategies linear-probe,progressive,scratch --epochs 3 --out $(DEMO_OUT) \
 	--set preprocess.crop_pct=1.0 --set preprocess.vflip=true --resume $(DEMO_FLAGS)
 
 demo: setup

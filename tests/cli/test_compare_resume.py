@@ -93,18 +93,18 @@ def test_compare_killed_during_its_second_run_resumes_to_the_uninterrupted_metri
 
 @pytest.mark.slow
 def test_a_second_make_demo_after_an_interruption_finishes_the_demo(tmp_path: Path) -> None:
-    """`make demo`'s own command (the Makefile's demo-run), on a small subset: killed during fine-tuning,
+    """`make demo`'s own command (the Makefile's demo-run), on a small subset: killed during the default strategy,
     run again, it prints the whole table."""
     venv = Path(sys.executable).parent.parent
     out = tmp_path / "demo"
     flags = "--limit-per-class 8 --epochs 4 --set train.batch_size=8"
     cmd = ["make", "-s", "-C", str(ROOT), "demo-run", f"VENV={venv}", f"DEMO_OUT={out}", f"DEMO_FLAGS={flags}"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HEADSTART_CACHE_DIR": str(tmp_path / "cache")}
-    _kill_at_first_checkpoint(cmd, out / "finetune", env)
+    _kill_at_first_checkpoint(cmd, out / "progressive", env)
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, check=False)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stdout + second.stderr
-    for shown in ("linear-probe (reused)", "finetune (resumed)", "scratch", "transfer"):
+    for shown in ("linear-probe (reused)", "progressive (resumed)", "scratch", "transfer"):
         assert shown in second.stdout, second.stdout
-    assert set(_rows(out)) == {"linear-probe", "finetune", "scratch"}
+    assert set(_rows(out)) == {"linear-probe", "progressive", "scratch"}
     assert (out / "report.html").is_file()

@@ -52,7 +52,9 @@ def _same_run(a: hs.Run, b: hs.Run) -> None:
     assert _numbers(ma) == pytest.approx(_numbers(mb), abs=1e-6)
     ha = [json.loads(line) for line in (a.path / "history.jsonl").read_text().splitlines()]
     hb = [json.loads(line) for line in (b.path / "history.jsonl").read_text().splitlines()]
-    assert [r["val_loss"] for r in ha] == pytest.approx([r["val_loss"] for r in hb], abs=1e-6)
+    # validation runs in the training precision: bf16 sums over a text batch's padded length (which differs
+    # between the batch an example was cached in and the one it comes in) move the loss in the 6th digit
+    assert [r["val_loss"] for r in ha] == pytest.approx([r["val_loss"] for r in hb], abs=1e-5)
 
 
 @pytest.mark.slow

@@ -113,6 +113,21 @@ def test_progressive_unfreezes_during_a_short_run(tiny_config: RunConfig, tmp_pa
     assert history[0]["trainable_params"] <= history[-1]["trainable_params"]
 
 
+def test_progressive_unfreezes_only_as_deep_as_unfreeze_depth(tiny_config: RunConfig, tmp_path: Path) -> None:
+    cfg = dataclasses.replace(
+        _with(tiny_config, "progressive", unfreeze_depth=2), train=dataclasses.replace(tiny_config.train, epochs=2)
+    )
+    summary = runner.train(cfg, tmp_path / "prog")
+    history = [json.loads(line) for line in (summary.out / "history.jsonl").read_text().splitlines()]
+    assert [e for h in history for e in h["events"]] == ["unfroze block.6", "unfroze block.5"]
+    assert history[-1]["trainable_groups"] == ["block.5", "block.6", "head"]
+    after = _state(load_run(summary.out).model)
+    ref = _state(create_model(get_backbone("efficientnet_lite0"), num_classes=2)[0])
+    below = [k for k in ref if k.startswith(("conv_stem", "bn1", "blocks.0", "blocks.1", "blocks.4."))]
+    assert below and all(torch.equal(ref[k], after[k]) for k in below)  # never unfrozen: the pretrained weights
+    assert not torch.equal(ref["blocks.6.0.conv_pwl.weight"], after["blocks.6.0.conv_pwl.weight"])
+
+
 def test_lp_ft_starts_from_the_probe_head(tiny_config: RunConfig, tmp_path: Path) -> None:
     summary = runner.train(_with(tiny_config, "lp-ft"), tmp_path / "lpft")
     manifest = json.loads((summary.out / "headstart.json").read_text())

@@ -147,6 +147,7 @@ class StrategyConfig:
     train_groups: int = 3  # partial: train the last K layer groups (the head counts as one)
     groups: list[str] | None = None  # partial: train exactly these groups by name (overrides train_groups)
     unfreeze_every: float | None = None  # progressive: epochs between unfreezes; null = spread over the first half
+    unfreeze_depth: int | None = None  # progressive: backbone groups that ever unfreeze (top first); null = all
     patience: int = 1  # plateau: validation checks in a row without improvement before the next groups unfreeze
     min_delta: float = 0.01  # plateau: the smallest relative gain of the validation metric that counts (1%)
     eval_every: int | None = None  # plateau: optimizer steps between validation checks; null = 4 per epoch
@@ -170,6 +171,10 @@ class StrategyConfig:
         _check(self.bn in ("frozen", "train"), f"strategy.bn={self.bn!r}; choose frozen or train")
         _check(self.train_groups >= 1, "strategy.train_groups must be >= 1")
         _check(self.unfreeze_every is None or self.unfreeze_every > 0, "strategy.unfreeze_every must be > 0")
+        _check(
+            self.unfreeze_depth is None or self.unfreeze_depth >= 0,
+            "strategy.unfreeze_depth must be >= 0 backbone groups (0 = the head only; null = all)",
+        )
         _check(self.patience >= 1, "strategy.patience must be >= 1")
         _check(self.min_delta >= 0, "strategy.min_delta must be >= 0 (a relative gain: 0.01 is 1%)")
         _check(self.eval_every is None or self.eval_every >= 1, "strategy.eval_every must be >= 1 step (or null)")
@@ -214,6 +219,8 @@ class TrainConfig:
     seed: int = 0  # seed of weight init, shuffling and augmentation
     precision: str = "auto"  # auto (bf16 where the hardware runs it fast) | fp32 | bf16
     channels_last: bool = True  # NHWC memory format: faster convolutions on CPU and GPU
+    # CPU bf16 steps: depthwise convolutions' backward in fp32 (same forward; about half an EfficientNet step there)
+    fp32_depthwise_grads: bool = True
     num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log: str = "jsonl"  # jsonl (history.jsonl, always written) | tensorboard (also TensorBoard event files in RUN/tb)

@@ -4,10 +4,11 @@ A runtime has two precisions:
 
 - ``train_precision``, the autocast of the training steps (forward and backward), and of features
   that are only fitted on or estimated from (:meth:`Runtime.for_fitting`: a probe head's train /
-  validation features, rank, advise, shift). ``train.precision=auto`` picks bf16 where the hardware
-  runs it natively (CPUs with AVX512-BF16 or AMX, GPUs with bf16), fp32 elsewhere.
-- ``precision``, of every forward pass whose outputs are kept: the test split's features and
-  validation, the test split's probabilities in ``metrics.json`` and
+  validation features, the validation passes that choose a fine-tuning run's epoch, rank, advise,
+  shift). ``train.precision=auto`` picks bf16 where the hardware runs it natively (CPUs with
+  AVX512-BF16 or AMX, GPUs with bf16), fp32 elsewhere.
+- ``precision``, of every forward pass whose outputs are kept: the test split's features and the
+  final validation scores (a tuned threshold's), the test split's probabilities in ``metrics.json`` and
   ``predictions.csv``, the tuned threshold, ``evaluate`` and ``predict``. fp32 for every new run
   (on CUDA with TF32 off). On 256 ELPV cells a trained probe's probabilities moved by up to 0.65
   (median 0.005-0.013; 2% of the decisions flipped) between bf16 and fp32, and bf16 itself depends
@@ -88,18 +89,30 @@ def _ieee_fp32() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = legacy
 
 
+@contextlib.contextmanager
+def _cpu_bf16_steps() -> Iterator[None]:
+    from headstart.engine.depthwise import fp32_depthwise_grads
+
+    with torch.autocast("cpu", dtype=torch.bfloat16), fp32_depthwise_grads():
+        yield
+
+
 @dataclass(frozen=True)
 class Runtime:
     device: torch.device  # where the model and batches live
     precision: str  # of the kept forward passes (features, scores, evaluate, predict): fp32 | bf16 (older runs)
     channels_last: bool  # NHWC memory format for 4-D tensors
     train_precision: str = "fp32"  # autocast of the training steps: fp32 | bf16
+    fp32_depthwise_grads: bool = True  # CPU bf16 steps: depthwise convolutions' backward in fp32 (faster there)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The training steps' autocast (``train_precision``)."""
-        if self.train_precision == "bf16":
+        """The training steps' autocast (``train_precision``); on CPU in bf16, with the depthwise convolutions'
+        backward in fp32 (:mod:`headstart.engine.depthwise`)."""
+        if self.train_precision != "bf16":
+            return contextlib.nullcontext()
+        if self.device.type != "cpu" or not self.fp32_depthwise_grads:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return _cpu_bf16_steps()
 
     def inference(self) -> contextlib.AbstractContextManager:
         """The numerics of a kept forward pass (``precision``): full fp32 (TF32 off on CUDA), or bf16
@@ -110,8 +123,9 @@ class Runtime:
 
     def for_fitting(self) -> Runtime:
         """This runtime for features that are only fitted on or estimated from (a probe head's train /
-        validation features, rank / advise / shift): computed in the training precision, like a training
-        step, since no recorded probability comes from them. One rule, so rank and the probe share the cache.
+        validation features, a fine-tuning run's validation passes, rank / advise / shift): computed in the
+        training precision, like a training step, since no recorded probability comes from them. One rule,
+        so rank and the probe share the cache.
         """
         return replace(self, precision=self.train_precision)
 
@@ -154,7 +168,13 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
     precision = cfg.precision
     if precision == "auto":
         precision = "bf16" if has_native_bf16(device) else "fp32"
-    return Runtime(device=device, precision="fp32", channels_last=cfg.channels_last, train_precision=precision)
+    return Runtime(
+        device=device,
+        precision="fp32",
+        channels_last=cfg.channels_last,
+        train_precision=precision,
+        fp32_depthwise_grads=cfg.fp32_depthwise_grads,
+    )
 
 
 def inference_runtime(cfg: TrainConfig, recorded: Mapping[str, Any] | None, run: str = "the run") -> Runtime:

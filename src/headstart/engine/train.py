@@ -268,9 +268,8 @@ class Trainer:
             self.cfg.train.batch_size,
             num_workers=self.cfg.train.num_workers,
         )
-        part = run_scores(
-            self.model, loader, self.runtime, self.recipe, self.skips, "validating", self.task, self.frozen
-        )
+        runtime = self.runtime.for_fitting()  # choosing the epoch is training: in its precision (bench/README)
+        part = run_scores(self.model, loader, runtime, self.recipe, self.skips, "validating", self.task, self.frozen)
         scores, y, _ = distributed.gather_rows(part, part[2])  # every rank sees the same metrics
         return self.task.validate(y, scores, self.images.labels)
 

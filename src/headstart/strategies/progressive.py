@@ -30,7 +30,8 @@ def unfreeze_steps(n_backbone: int, steps_per_epoch: int, epochs: int, every: fl
 
 @register
 class Progressive(Strategy):
-    """Head first, then one more group from the top every ``strategy.unfreeze_every`` epochs."""
+    """Head first, then one more group from the top every ``strategy.unfreeze_every`` epochs, down to
+    ``strategy.unfreeze_depth`` backbone groups (the ones below stay frozen: their activations are cached)."""
 
     name = "progressive"
 
@@ -38,7 +39,7 @@ class Progressive(Strategy):
         return groups[-1:]
 
     def scheduled_unfreezes(self, groups: list[str], steps_per_epoch: int, epochs: int) -> dict[str, int]:
-        backbone = groups[:-1][::-1]  # top (next to the head) first
+        backbone = groups[:-1][::-1][: self.cfg.strategy.unfreeze_depth]  # top (next to the head) first
         steps = unfreeze_steps(len(backbone), steps_per_epoch, epochs, self.cfg.strategy.unfreeze_every)
         return dict(zip(backbone, steps, strict=True))
 
