@@ -3,9 +3,10 @@
 Run with `.venv/bin/python bench/bench_default.py --data builtin:elpv|builtin:fashion-mnist [--rows 0,1,...]`.
 Each row is one training run (`runner.train`, the same call as `bench_strategies.py`, whose 2026-11-26 figures
 are the reference: 334 s on ELPV, 206 s on Fashion-MNIST) with the row's settings on top of the defaults; it
-prints test accuracy, macro-F1, the run's wall time, and both against the first row (today's defaults, measured
-in the same process) and against the reference. ELPV uses the demo's split and settings (whole cell, vflip);
-Fashion-MNIST the 100/class split of `bench_strategies.py`. Nothing else should run on the machine meanwhile.
+prints test accuracy, macro-F1, the run's wall time, and both against the first row run (measured in the same
+process: row 0 is the defaults as they were before issue 18's depthwise backward) and against the reference.
+ELPV uses the demo's split and settings (whole cell, vflip); Fashion-MNIST the 100/class split of
+`bench_strategies.py`. Nothing else should run on the machine meanwhile.
 """
 
 from __future__ import annotations

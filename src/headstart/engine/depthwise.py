@@ -27,8 +27,6 @@ from torch.overrides import TorchFunctionMode
 
 __all__ = ["fp32_depthwise_grads"]
 
-_CONV2D = (torch.conv2d, F.conv2d)
-
 
 class DepthwiseConv(torch.autograd.Function):
     """``conv2d`` as autocast runs it forward; the backward in fp32."""
@@ -79,7 +77,7 @@ class fp32_depthwise_grads(TorchFunctionMode):  # noqa: N801 (used as a context 
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if func in _CONV2D and torch.is_autocast_enabled("cpu"):
+        if func is F.conv2d and torch.is_autocast_enabled("cpu"):  # F.conv2d is torch.conv2d
             call = _depthwise_call(args, kwargs)
             if call is not None:
                 return DepthwiseConv.apply(*call)
