@@ -84,9 +84,12 @@ def test_text_candidates_have_no_source_head(text_config: RunConfig) -> None:
     assert abs(row.probe_score * n_val - round(row.probe_score * n_val)) < 1e-9 and math.isfinite(row.logme)
 
 
-def test_a_probe_after_rank_extracts_only_the_test_split(tiny_config: RunConfig) -> None:
+@pytest.mark.parametrize("train_precision", ["bf16", "fp32"])
+def test_a_probe_after_rank_extracts_only_the_test_split(tiny_config: RunConfig, train_precision: str) -> None:
     """rank and the probe's fitting features share one cache entry (both in the training precision);
-    the probe then extracts only the test split, in fp32, for the probabilities it records."""
+    the probe then extracts only the test split, in fp32, for the probabilities it records: a new entry where
+    training runs in bf16, rows added to rank's own entry where training runs in fp32 (a CPU without native bf16:
+    ``train.precision=auto`` is fp32 there). Both precisions are pinned, so the test means the same on every CPU."""
     import dataclasses
 
     from headstart import runner
@@ -95,15 +98,23 @@ def test_a_probe_after_rank_extracts_only_the_test_split(tiny_config: RunConfig)
         tiny_config,
         model=dataclasses.replace(tiny_config.model, backbone="mobilenet_v2"),
         strategy=dataclasses.replace(tiny_config.strategy, name="linear-probe"),
+        train=dataclasses.replace(tiny_config.train, precision=train_precision),
     )
     data = prepare_data(cfg)
     rank_backbones(cfg, parse_candidates("mobilenet_v2", "image"), data)
     before = set((cache_dir() / "features").glob("*.safetensors"))
+    ranked = {f: np.flatnonzero(load_file(str(f))["done"]) for f in before}
     summary = runner.train(cfg, cache_dir().parent / "probe", data)
     after = set((cache_dir() / "features").glob("*.safetensors"))
-    (test_file,) = after - before  # one new entry: the test split's fp32 features
-    np.testing.assert_array_equal(np.flatnonzero(load_file(str(test_file))["done"]), data[1]["test"])
     assert summary.feature_cache_hit is False  # the test features were new
+    if train_precision == "bf16":
+        (test_file,) = after - before  # one new entry: the test split's fp32 features
+        np.testing.assert_array_equal(np.flatnonzero(load_file(str(test_file))["done"]), data[1]["test"])
+        return
+    assert after == before  # fp32 fitting features: the test rows join rank's entry
+    (entry,) = (f for f in after if len(np.flatnonzero(load_file(str(f))["done"])) > len(ranked[f]))
+    added = np.setdiff1d(np.flatnonzero(load_file(str(entry))["done"]), ranked[entry])
+    np.testing.assert_array_equal(added, np.sort(data[1]["test"]))
 
 
 def test_score_features_for_regression_and_multilabel_targets() -> None:
