@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,11 @@ from headstart.transferability.rank import (
     score_features,
     scoring_for,
 )
+
+
+def _done_rows(entry: Path) -> np.ndarray:
+    """The rows a feature-cache entry holds (its ``done`` mask), in order."""
+    return np.flatnonzero(load_file(str(entry))["done"])
 
 
 def _blobs(sep: float, n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +78,7 @@ def test_pretrained_ranks_above_its_random_control_on_real_cells(tiny_config: Ru
     # only the train and validation rows were extracted: ranking never pays for the test split
     _, splits = data
     for path in (cache_dir() / "features").glob("*.safetensors"):
-        done = np.flatnonzero(load_file(str(path))["done"])
-        np.testing.assert_array_equal(done, np.sort(np.concatenate([splits["train"], splits["val"]])))
+        np.testing.assert_array_equal(_done_rows(path), np.sort(np.concatenate([splits["train"], splits["val"]])))
 
 
 def test_text_candidates_have_no_source_head(text_config: RunConfig) -> None:
@@ -103,18 +108,18 @@ def test_a_probe_after_rank_extracts_only_the_test_split(tiny_config: RunConfig,
     data = prepare_data(cfg)
     rank_backbones(cfg, parse_candidates("mobilenet_v2", "image"), data)
     before = set((cache_dir() / "features").glob("*.safetensors"))
-    ranked = {f: np.flatnonzero(load_file(str(f))["done"]) for f in before}
+    ranked = {f: _done_rows(f) for f in before}
     summary = runner.train(cfg, cache_dir().parent / "probe", data)
     after = set((cache_dir() / "features").glob("*.safetensors"))
     assert summary.feature_cache_hit is False  # the test features were new
     if train_precision == "bf16":
         (test_file,) = after - before  # one new entry: the test split's fp32 features
-        np.testing.assert_array_equal(np.flatnonzero(load_file(str(test_file))["done"]), data[1]["test"])
+        np.testing.assert_array_equal(_done_rows(test_file), data[1]["test"])
         return
     assert after == before  # fp32 fitting features: the test rows join rank's entry
-    (entry,) = (f for f in after if len(np.flatnonzero(load_file(str(f))["done"])) > len(ranked[f]))
-    added = np.setdiff1d(np.flatnonzero(load_file(str(entry))["done"]), ranked[entry])
-    np.testing.assert_array_equal(added, np.sort(data[1]["test"]))
+    grown = {f: rows for f in after if len(rows := _done_rows(f)) > len(ranked[f])}
+    ((entry, rows),) = grown.items()  # exactly one entry grew
+    np.testing.assert_array_equal(np.setdiff1d(rows, ranked[entry]), np.sort(data[1]["test"]))
 
 
 def test_score_features_for_regression_and_multilabel_targets() -> None:
