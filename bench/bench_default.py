@@ -4,7 +4,8 @@ Run with `.venv/bin/python bench/bench_default.py --data builtin:elpv|builtin:fa
 Each row is one training run (`runner.train`, the same call as `bench_strategies.py`, whose 2026-11-26 figures
 are the reference: 334 s on ELPV, 206 s on Fashion-MNIST) with the row's settings on top of the defaults; it
 prints test accuracy, macro-F1, the run's wall time, and both against the first row run (measured in the same
-process: row 0 is the defaults as they were before issue 18's depthwise backward) and against the reference.
+process: row 0 is the defaults as they were before issue 18's depthwise backward and BatchNorm fold) and
+against the reference.
 ELPV uses the demo's split and settings (whole cell, vflip); Fashion-MNIST the 100/class split of
 `bench_strategies.py`. Nothing else should run on the machine meanwhile.
 """
@@ -18,18 +19,24 @@ from pathlib import Path
 REFERENCE = {"builtin:elpv": (334.0, 0.898), "builtin:fashion-mnist": (206.0, 0.8740)}  # bench/README, 2026-11-26
 ELPV = ["preprocess.crop_pct=1.0", "preprocess.vflip=true"]
 BF16_DW = "train.fp32_depthwise_grads=false"  # the depthwise convolutions' backward in bf16, as before issue 18
+NO_FOLD = "train.fold_bn=false"  # eval-mode BatchNorm run as its own layer, as before issue 18
+BEFORE = [BF16_DW, NO_FOLD]
 LADDER = (  # (row, settings on top of the defaults)
-    ("before: defaults with bf16 depthwise backward (progressive, 224 px, all 8 groups)", [BF16_DW]),
-    ("before + unfreeze the top 4 groups only", [BF16_DW, "strategy.unfreeze_depth=4"]),
-    ("before + 160 px", [BF16_DW, "preprocess.input_size=160"]),
-    ("before + 160 px + top 4 groups", [BF16_DW, "preprocess.input_size=160", "strategy.unfreeze_depth=4"]),
-    ("before + 160 px + top 4 groups, cache off", [BF16_DW, "preprocess.input_size=160",
+    ("before: defaults with bf16 depthwise backward, BatchNorm not folded (progressive, 224 px, all 8 groups)",
+     BEFORE),
+    ("before + unfreeze the top 4 groups only", [*BEFORE, "strategy.unfreeze_depth=4"]),
+    ("before + 160 px", [*BEFORE, "preprocess.input_size=160"]),
+    ("before + 160 px + top 4 groups", [*BEFORE, "preprocess.input_size=160", "strategy.unfreeze_depth=4"]),
+    ("before + 160 px + top 4 groups, cache off", [*BEFORE, "preprocess.input_size=160",
                                                    "strategy.unfreeze_depth=4", "train.cache_frozen=false"]),
-    ("before + 192 px + top 5 groups", [BF16_DW, "preprocess.input_size=192", "strategy.unfreeze_depth=5"]),
-    ("before + top 5 groups", [BF16_DW, "strategy.unfreeze_depth=5"]),
-    ("defaults (fp32 depthwise backward)", []),
+    ("before + 192 px + top 5 groups", [*BEFORE, "preprocess.input_size=192", "strategy.unfreeze_depth=5"]),
+    ("before + top 5 groups", [*BEFORE, "strategy.unfreeze_depth=5"]),
+    ("fp32 depthwise backward, BatchNorm not folded", [NO_FOLD]),
+    ("fp32 depthwise backward, BatchNorm not folded + 160 px", [NO_FOLD, "preprocess.input_size=160"]),
+    ("fp32 depthwise backward, BatchNorm not folded + 160 px + top 5 groups",
+     [NO_FOLD, "preprocess.input_size=160", "strategy.unfreeze_depth=5"]),
+    ("defaults (fp32 depthwise backward, eval-mode BatchNorm folded)", []),
     ("defaults + 160 px", ["preprocess.input_size=160"]),
-    ("defaults + 160 px + top 5 groups", ["preprocess.input_size=160", "strategy.unfreeze_depth=5"]),
 )  # fmt: skip
 
 

@@ -27,8 +27,8 @@ import contextlib
 import functools
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,6 +36,9 @@ from torch import nn
 from headstart.config import TrainConfig
 from headstart.engine.distributed import is_distributed, local_rank, world_size
 from headstart.errors import HeadstartError
+
+if TYPE_CHECKING:
+    from headstart.engine.bnfold import BatchNormFold
 
 __all__ = [
     "INFERENCE_PRECISIONS",
@@ -97,6 +100,14 @@ def _cpu_bf16_steps() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _stacked(*contexts: contextlib.AbstractContextManager) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for c in contexts:
+            stack.enter_context(c)
+        yield
+
+
 @dataclass(frozen=True)
 class Runtime:
     device: torch.device  # where the model and batches live
@@ -104,10 +115,17 @@ class Runtime:
     channels_last: bool  # NHWC memory format for 4-D tensors
     train_precision: str = "fp32"  # autocast of the training steps: fp32 | bf16
     fp32_depthwise_grads: bool = True  # CPU bf16 steps: depthwise convolutions' backward in fp32 (faster there)
+    bn_fold: BatchNormFold | None = field(default=None, compare=False)  # a training run's (train.fold_bn)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The training steps' autocast (``train_precision``); on CPU in bf16, with the depthwise convolutions'
-        backward in fp32 (:mod:`headstart.engine.depthwise`)."""
+        backward in fp32 (:mod:`headstart.engine.depthwise`); eval-mode BatchNorm folded into the convolution
+        before it where :attr:`bn_fold` found such pairs (:mod:`headstart.engine.bnfold`)."""
+        if self.bn_fold is None or not self.bn_fold.pairs:
+            return self._autocast()
+        return _stacked(self._autocast(), self.bn_fold.mode())
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
         if self.train_precision != "bf16":
             return contextlib.nullcontext()
         if self.device.type != "cpu" or not self.fp32_depthwise_grads:
@@ -139,6 +157,19 @@ class Runtime:
             return {k: v.to(self.device, non_blocking=True) for k, v in x.items()}
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def folding(self, model: nn.Module, owners: dict[str, str | None]) -> Runtime:
+        """This runtime for a training run of ``model`` that folds eval-mode BatchNorm (``train.fold_bn``)."""
+        from headstart.engine.bnfold import BatchNormFold
+
+        return replace(self, bn_fold=BatchNormFold(model, owners))
+
+    def train_batch(self, x: Any) -> Any:
+        """:meth:`batch` for a training step; the first one finds the pairs that :attr:`bn_fold` folds."""
+        x = self.batch(x)
+        if self.bn_fold is not None:
+            self.bn_fold.prepare(x)
+        return x
 
     def describe(self) -> dict[str, object]:
         """The manifest's ``runtime``: ``precision`` is what the run's probabilities were computed in."""

@@ -83,6 +83,7 @@ class Trainer:
         self.groups: list[LayerGroup] = layer_groups(self.model)
         self.names = [g.name for g in self.groups]
         self.owners = module_owners(self.model, self.groups)  # module -> the layer group that owns all of it
+        self.runtime = runtime.folding(self.model, self.owners) if cfg.train.fold_bn else runtime
         self.param_groups = build_param_groups(
             self.model,
             self.groups,
@@ -242,15 +243,14 @@ class Trainer:
     def train_step(self, batch: Batch) -> float:
         """One optimizer step at the current phase's learning rates; returns the loss."""
         self._set_lrs()
-        align = None
+        align, x = None, self.runtime.train_batch(batch.x)
         with self.runtime.autocast():
             if self.aligner is None:
-                x = self.runtime.batch(batch.x)
                 frozen = self.frozen.serving(x, batch.index, "train", self.runtime.autocast) if self.frozen else None
                 with frozen or contextlib.nullcontext():
                     logits = self.forward_model()(x)
             else:  # source logits and the domain loss (one process: DomainAligner refuses torchrun)
-                logits, align = self.aligner.step(self.model, self.runtime.batch(batch.x), self.step / self.total_steps)
+                logits, align = self.aligner.step(self.model, x, self.step / self.total_steps)
         loss = self.loss_fn(logits.float(), batch.y.to(self.runtime.device))
         if align is not None:
             loss = loss + align
