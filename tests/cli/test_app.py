@@ -1,6 +1,9 @@
 """The CLI through typer's test runner: every command, and user errors without tracebacks."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +78,32 @@ def test_predict_json_and_csv(trained: Path, elpv_folder: Path) -> None:
     result = invoke("predict", str(trained), *files, "--format", "csv")
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "path,label,p_defective,p_functional,error" and len(lines) == 4
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        ["-m", "headstart", "predict", "{run}", "{image}", "--format", "json"],
+        ["-c", "import headstart as hs; print(hs.load({run!r}).predict([{image!r}])[0]['label'])"],
+    ],
+    ids=["cli", "api"],
+)
+def test_predicting_imports_no_metrics_or_plotting_libraries(
+    program: list[str], trained: Path, elpv_folder: Path
+) -> None:
+    """``headstart predict`` and ``hs.load(...).predict`` start light: scikit-learn, scipy and matplotlib are
+    only imported where a run computes metrics or draws (``python -X importtime`` lists every import)."""
+    image = str(sorted(elpv_folder.rglob("*.png"))[0])
+    args = [a.format(run=str(trained), image=image) for a in program]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "functional" in result.stdout or "defective" in result.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")
+    }
+    assert "torch" in imported and "timm" in imported  # the listing is complete
+    assert not {"sklearn", "scipy", "matplotlib"} & imported
 
 
 def test_compare_prints_one_table(elpv_folder: Path, tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from sklearn.feature_extraction.text import CountVectorizer
 from torch import nn
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import CountVectorizer
 
 __all__ = ["TfidfRecipe", "TfidfClassifier"]
 
@@ -44,6 +46,8 @@ class TfidfRecipe:
 
     def counter(self) -> CountVectorizer:
         """Term counts over the fitted vocabulary (same tokenization as the fitted vectorizer)."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
         return CountVectorizer(
             vocabulary={t: i for i, t in enumerate(self.vocabulary)},
             ngram_range=(1, self.ngram_max),

@@ -10,15 +10,6 @@ import warnings as _warnings
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    precision_recall_fscore_support,
-    roc_auc_score,
-    top_k_accuracy_score,
-)
 
 from headstart.errors import HeadstartError
 from headstart.metrics.bootstrap import bootstrap_ci
@@ -43,6 +34,8 @@ def _row_normalized(proba: np.ndarray) -> np.ndarray:
 
 def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
     """Binary AUC of the positive class, or one-vs-rest macro AUC; None when undefined."""
+    from sklearn.metrics import roc_auc_score
+
     present = np.unique(y_true)
     if len(present) < 2:
         return None
@@ -55,6 +48,8 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
 
 def _pr_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
     """Average precision of class 1 (binary) or macro one-vs-rest AP over the classes present; None below 2 classes."""
+    from sklearn.metrics import average_precision_score
+
     present = np.unique(y_true)
     if len(present) < 2:
         return None
@@ -66,12 +61,16 @@ def _pr_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
 
 def _top_k_accuracy(y_true: np.ndarray, proba: np.ndarray, k: int) -> dict[str, float]:
     """``{"2": acc@2, ..., str(k-1): acc@(k-1)}``; empty for two classes or fewer."""
+    from sklearn.metrics import top_k_accuracy_score
+
     labels = np.arange(k)
     return {str(top): float(top_k_accuracy_score(y_true, proba, k=top, labels=labels)) for top in range(2, k)}
 
 
 def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean recall over the classes present in ``y_true``."""
+    from sklearn.metrics import balanced_accuracy_score
+
     with _warnings.catch_warnings():  # "y_pred contains classes not in y_true" is expected on small sets
         _warnings.simplefilter("ignore", UserWarning)
         return float(balanced_accuracy_score(y_true, y_pred))
@@ -134,6 +133,8 @@ def class_warnings(support: np.ndarray, n_predicted: np.ndarray, labels: list[st
 
 def _hard_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """Metrics of the hard predictions: accuracy, macro and per-class P/R/F1, confusion matrix, warnings."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     idx = np.arange(len(labels))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     mp, mr, mf, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average="macro", zero_division=0)

@@ -12,13 +12,6 @@ import logging
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    hamming_loss,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
 
 from headstart.errors import HeadstartError
 from headstart.metrics.bootstrap import percentile_interval
@@ -88,6 +81,8 @@ def decide_labels(P: np.ndarray, thresholds: np.ndarray | float | None = None) -
 
 def _average_precisions(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
     """(L,) average precision of each label; NaN for a label without a positive example."""
+    from sklearn.metrics import average_precision_score
+
     return np.array([average_precision_score(y, p) if y.any() else np.nan for y, p in zip(Y.T, P.T, strict=True)])
 
 
@@ -110,6 +105,8 @@ def _sk(Y: np.ndarray) -> np.ndarray:
 
 def _prf(Y: np.ndarray, pred: np.ndarray, average: str | None) -> tuple[Any, Any, Any, Any]:
     """scikit-learn's precision / recall / F1 / support over the label columns (zero_division=0)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     labels = [1] if Y.shape[1] == 1 else None  # one column: score the positive class only
     return precision_recall_fscore_support(_sk(Y), _sk(pred), labels=labels, average=average, zero_division=0)
 
@@ -120,6 +117,8 @@ def _optional(value: float) -> float | None:
 
 def _per_label(Y: np.ndarray, P: np.ndarray, pred: np.ndarray, t: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """``{label: {precision, recall, f1, average_precision, roc_auc, support, threshold}}``; None where undefined."""
+    from sklearn.metrics import roc_auc_score
+
     p, r, f, s = _prf(Y, pred, None)
     ap = _average_precisions(Y, P)
     out = {}
@@ -246,6 +245,8 @@ def multilabel_metrics(
         >>> m["micro_f1"], m["subset_accuracy"], m["hamming_loss"], m["mean_average_precision"]
         (0.8571428571428571, 0.75, 0.125, 1.0)
     """
+    from sklearn.metrics import accuracy_score, average_precision_score, hamming_loss
+
     Y, P = _check_inputs(Y, P, len(labels))
     t = _as_thresholds(thresholds, len(labels))
     pred = (P >= t).astype(np.int64)

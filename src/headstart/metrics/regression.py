@@ -11,8 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import pearsonr, rankdata, spearmanr
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from headstart.errors import HeadstartError
 from headstart.metrics.bootstrap import percentile_interval
@@ -56,6 +54,8 @@ def _finite(value: float) -> float | None:
 
 def _resampled(yt: np.ndarray, yp: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MAE, R² and Spearman's rho per resample row of ``idx`` (B, n); NaN where R² or rho is undefined."""
+    from scipy.stats import rankdata
+
     n = idx.shape[1]
     t, p = yt[idx], yp[idx]  # (B, n) each
     mae = np.abs(t - p).mean(1)
@@ -129,6 +129,9 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 100
         >>> m["warnings"]
         ['only 4 test examples; the intervals are wide']
     """
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     yt, yp = _check_inputs(y_true, y_pred)
     target_varies = not _constant(yt)
     correlated = target_varies and not _constant(yp)

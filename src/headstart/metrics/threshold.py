@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 from headstart.errors import HeadstartError
 
@@ -65,6 +64,8 @@ def tune_threshold(y_true: np.ndarray, p_positive: np.ndarray, objective: str = 
         >>> tune_threshold(y, p, "recall:0.6")
         0.7
     """
+    from sklearn.metrics import precision_recall_curve
+
     _, target = parse_objective(objective)
     y_true = np.asarray(y_true, dtype=np.int64)
     p_positive = np.asarray(p_positive, dtype=np.float64)

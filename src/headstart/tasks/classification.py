@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 
 from headstart.config import RunConfig
@@ -103,6 +102,8 @@ def _loss(cfg: RunConfig, data: Any, rows: np.ndarray) -> nn.Module:
 
 
 def _validate(y: np.ndarray, proba: np.ndarray, labels: list[str]) -> dict[str, float]:
+    from sklearn.metrics import f1_score
+
     pred = proba.argmax(1)
     return {
         "val_loss": log_loss_from_proba(y, proba),

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 
 from headstart.config import RunConfig
@@ -123,6 +122,8 @@ def _bce(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _validate(y: np.ndarray, proba: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    from sklearn.metrics import f1_score
+
     pred = decide_labels(proba)
     m_ap = mean_average_precision(y, proba)
     return {

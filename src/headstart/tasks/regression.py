@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import mean_absolute_error, r2_score
 from torch import nn
 
 from headstart.config import RunConfig
@@ -104,6 +103,8 @@ class StandardizedLoss(nn.Module):
 
 def _validate(mean: float, std: float) -> Any:
     def validate(y: np.ndarray, scores: np.ndarray, labels: list[str]) -> dict[str, float]:
+        from sklearn.metrics import mean_absolute_error, r2_score
+
         pred = scores[:, 0]
         record = {"val_loss": float(np.mean(((pred - y) / std) ** 2)), "val_mae": float(mean_absolute_error(y, pred))}
         record["val_r2"] = float(r2_score(y, pred)) if len(y) > 1 and np.ptp(y) > 0 else 0.0

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import mean_absolute_error, r2_score
 
 from headstart.errors import HeadstartError
 from headstart.tasks.base import ProbeResult, feature_scale
@@ -78,6 +77,8 @@ def _check(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: n
 
 def _record(alpha: float, y_train: np.ndarray, p_train: np.ndarray, y_val: np.ndarray, p_val: np.ndarray) -> dict:
     """The history entry of one alpha (``C`` holds the alpha so generic ``probe C=...`` printing keeps working)."""
+    from sklearn.metrics import mean_absolute_error, r2_score
+
     return {
         "C": alpha,
         "train_loss": float(np.mean((y_train - p_train) ** 2)),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.special import expit
 
 from headstart.errors import HeadstartError
 from headstart.metrics.multilabel import mean_average_precision
@@ -109,6 +108,8 @@ def fit_sigmoid_probe(
     example and label), ``val_mean_average_precision`` (None when no label has a validation positive) and
     ``val_micro_f1`` (at threshold 0.5).
     """
+    from scipy.special import expit
+
     Y_train, Y_val = np.asarray(Y_train, dtype=np.float64), np.asarray(Y_val, dtype=np.float64)
     _check(x_train, Y_train, x_val, Y_val, cs)
     pw = _pos_weight(pos_weight, Y_train.shape[1])

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
 from headstart.metrics.classification import log_loss_from_proba
 from headstart.tasks.base import ProbeResult, feature_scale
@@ -102,6 +101,8 @@ def fit_probe(
     after ``patience`` Cs without improvement: weak regularization is the slowest to fit and, once
     validation has turned, only overfits further.
     """
+    from sklearn.metrics import f1_score
+
     mu, sd = feature_scale(x_train)
     ztr, zval = (x_train - mu) / sd, (x_val - mu) / sd
     labels = np.arange(num_classes)

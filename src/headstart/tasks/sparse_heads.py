@@ -7,13 +7,14 @@ Each returns a :class:`~headstart.tasks.base.ProbeResult` in the TF-IDF feature 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import average_precision_score
 
 from headstart.tasks.base import ProbeResult
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 __all__ = ["TFIDF_CS", "logistic_head", "ridge_head", "one_vs_rest_head"]
 
@@ -36,6 +37,8 @@ def logistic_head(
     x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, num_classes: int, cs: Sequence[float] = TFIDF_CS
 ) -> ProbeResult:
     """Multinomial logistic regression; C with the best validation accuracy (the first of equals)."""
+    from sklearn.linear_model import LogisticRegression
+
     best: tuple[float, float, LogisticRegression] | None = None
     history = []
     for c in cs:
@@ -53,6 +56,8 @@ def ridge_head(
     x_train: Any, z_train: np.ndarray, x_val: Any, z_val: np.ndarray, cs: Sequence[float] = TFIDF_CS
 ) -> ProbeResult:
     """Ridge regression of a standardized target (alpha = 1 / C); C with the lowest validation MSE."""
+    from sklearn.linear_model import Ridge
+
     best: tuple[float, float, Ridge] | None = None
     history = []
     for c in cs:
@@ -70,6 +75,8 @@ def ridge_head(
 
 def _label_model(x_train: Any, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     """One label's logistic weights (V,) and bias; a label constant in training gets its log-odds as bias."""
+    from sklearn.linear_model import LogisticRegression
+
     if y.min() == y.max():
         p = np.clip(y.mean(), 1e-4, 1 - 1e-4)
         return np.zeros(x_train.shape[1]), float(np.log(p / (1 - p)))
@@ -81,6 +88,8 @@ def one_vs_rest_head(
     x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, cs: Sequence[float] = TFIDF_CS
 ) -> ProbeResult:
     """One logistic regression per label; C with the best validation mean average precision."""
+    from sklearn.metrics import average_precision_score
+
     best: tuple[float, float, np.ndarray, np.ndarray] | None = None
     history = []
     for c in cs:
