@@ -81,28 +81,30 @@ def test_predict_json_and_csv(trained: Path, elpv_folder: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "program",
+    ("program", "printed"),
     [
-        ["-m", "headstart", "predict", "{run}", "{image}", "--format", "json"],
-        ["-c", "import headstart as hs; print(hs.load({run!r}).predict([{image!r}])[0]['label'])"],
+        (["-m", "headstart", "predict", "{run}", "{image}", "--format", "json"], "probabilities"),
+        (["-c", "import headstart as hs; print(hs.load({run!r}).predict([{image!r}])[0]['label'])"], "e"),
+        (["-m", "headstart", "plan", "{folder}", "--backbone", "mobilenet_v2", "--format", "json"], "trainable_from"),
     ],
-    ids=["cli", "api"],
+    ids=["predict", "hs.load", "plan"],
 )
-def test_predicting_imports_no_metrics_or_plotting_libraries(
-    program: list[str], trained: Path, elpv_folder: Path
+def test_commands_that_score_nothing_import_no_metrics_or_plotting_libraries(
+    program: list[str], printed: str, trained: Path, elpv_folder: Path
 ) -> None:
-    """``headstart predict`` and ``hs.load(...).predict`` start light: scikit-learn, scipy and matplotlib are
-    only imported where a run computes metrics or draws (``python -X importtime`` lists every import)."""
+    """``headstart predict``, ``hs.load(...).predict`` and ``headstart plan`` start light: scikit-learn, scipy
+    and matplotlib are imported only where a run computes metrics or draws (``python -X importtime`` lists
+    every import of the process)."""
     image = str(sorted(elpv_folder.rglob("*.png"))[0])
-    args = [a.format(run=str(trained), image=image) for a in program]
+    args = [a.format(run=str(trained), image=image, folder=str(elpv_folder)) for a in program]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "functional" in result.stdout or "defective" in result.stdout
+    assert printed in result.stdout
     imported = {
         line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")
     }
-    assert "torch" in imported and "timm" in imported  # the listing is complete
+    assert "torch" in imported and "headstart.config" in imported  # the listing is complete
     assert not {"sklearn", "scipy", "matplotlib"} & imported
 
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from headstart.report.audio_examples import is_clip, spectrogram_image, wav_data_uri
 from headstart.report.layout import Html, esc, table
-from headstart.report.plots import thumbnail_data_uri
 
 __all__ = ["BY_ID", "MAX_SHOWN", "MAX_TEXT", "Example", "gallery", "load_examples"]
 
@@ -40,6 +39,8 @@ def load_examples(ids: Sequence[str], order: Sequence[int], examples: Example | 
 
 
 def _thumbs(ids: Sequence[str], images: list[tuple[int, np.ndarray]], caption: Callable[[int], str]) -> Html:
+    from headstart.report.plots import thumbnail_data_uri  # matplotlib: imported only when a report is drawn
+
     cells = [
         f'<figure><img src="{thumbnail_data_uri(x)}" alt="{esc(ids[i])}">'
         f'<figcaption>{esc(caption(i))}<div class="id">{esc(ids[i])}</div></figcaption></figure>'
@@ -49,6 +50,8 @@ def _thumbs(ids: Sequence[str], images: list[tuple[int, np.ndarray]], caption: C
 
 
 def _clips(ids: Sequence[str], clips: list[tuple[int, Any]], caption: Callable[[int], str]) -> Html:
+    from headstart.report.plots import thumbnail_data_uri
+
     cells = [
         f'<figure><img src="{thumbnail_data_uri(spectrogram_image(c.wave, c.sample_rate))}" alt="{esc(ids[i])}">'
         f'<audio controls preload="none" src="{wav_data_uri(c.wave, c.sample_rate)}"></audio>'

@@ -23,7 +23,6 @@ from urllib.parse import quote
 
 from headstart._atomic import write_text_atomic
 from headstart.artifacts.names import REPORT
-from headstart.report import plots
 from headstart.report.examples import Example
 from headstart.report.layout import Html, esc, figures, fmt_num, key_value_table, page, section, table
 from headstart.report.metric_keys import EXTRA, metric_name
@@ -125,10 +124,14 @@ def _curves(data: RunData) -> Html:
     note = "Dashed vertical lines: epochs in which layer groups were unfrozen."
     if len(data.history) == 1:
         note = "One point: this strategy fits in one step (no epochs to plot)."
+    from headstart.report import plots  # matplotlib: imported only when a report is drawn
+
     return section("curves", "Training curves", figures(plots.training_curves(data.history)), note)
 
 
 def _learning_rates(data: RunData) -> Html:
+    from headstart.report import plots
+
     svg = plots.lr_curves(data.history)
     if svg is None:
         return Html("")
@@ -234,6 +237,8 @@ def _compare_curves(rows: list[dict[str, Any]], runs: list[RunData]) -> Html:
 
     task = runs[0].task if runs else get_task(task_of_rows(rows))
     named = {_run_label(r, runs): r for r in runs}
+    from headstart.report import plots
+
     curves = plots.compare_curves({name: r.history for name, r in named.items()}, [f"val_{task.primary}"])
     try:
         module = importlib.import_module(f"headstart.report.{task.name}")
