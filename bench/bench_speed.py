@@ -5,6 +5,8 @@ Run with `.venv/bin/python bench/bench_speed.py [--repeats 5] [--part imports|ca
     against `python -c "import torch, timm"` (what any image command needs anyway);
   * which heavy packages each import pulls in (scikit-learn, matplotlib, scipy, transformers);
   * `headstart predict RUN one.png` process wall time against `import torch, timm` (target <= 1.5x);
+  * each command that trains nothing (`--help`, `backbones`, `plan`, `predict`, `evaluate`): process wall time and
+    the heavy packages it imports;
   * `headstart train builtin:elpv --strategy linear-probe` on 1,600 images: first run (features extracted into
     an empty cache) against a cached rerun, at the process level (target >= 5x), and where the rerun's seconds go
     (`headstart.json`'s `seconds` is the run's own time; the rest is the process starting and importing);
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+TORCH_TIMM = [sys.executable, "-c", "import torch, timm"]
 HEAVY = ("sklearn", "matplotlib", "scipy", "transformers", "timm", "torchvision")
 
 
@@ -95,6 +98,35 @@ def fixed_costs(args: argparse.Namespace, work: Path, env: dict[str, str]) -> No
     predict = median_wall([hs, "predict", str(first_out), str(one)], env, args.repeats)
     ratio = predict / baseline
     print(f"\n## `headstart predict RUN one.png`: {predict:.2f} s, {ratio:.2f}x `import torch, timm` (target <= 1.5x)")
+    per_command(args, first_out, one, env)
+
+
+def per_command(args: argparse.Namespace, run: Path, one: Path, env: dict[str, str]) -> None:
+    """Process wall time of each command that needs no training, and the heavy packages it imports."""
+    commands = {
+        "headstart --help": ["--help"],
+        "headstart backbones": ["backbones"],
+        "headstart plan builtin:elpv": ["plan", "builtin:elpv"],
+        "headstart predict RUN one.png": ["predict", str(run), str(one)],
+        "headstart evaluate RUN builtin:elpv": ["evaluate", str(run), "builtin:elpv", "--format", "json"],
+    }
+    print(f"\n## commands (process wall time, median of {args.repeats}, each run right after `import torch, timm`)\n")
+    print("| command | seconds | `import torch, timm` meanwhile | ratio | heavy packages imported |")
+    print("|---|---:|---:|---:|---|")
+    for name, argv in commands.items():
+        wall([str(BIN / "headstart"), *argv], env)  # warm the page cache
+        pairs = [(wall(TORCH_TIMM, env), wall([str(BIN / "headstart"), *argv], env)) for _ in range(args.repeats)]
+        base, t = (statistics.median(p[i] for p in pairs) for i in (0, 1))
+        heavy = ", ".join(imported_by(argv, env)) or "-"
+        print(f"| `{name}` | {t:.2f} | {base:.2f} | {t / base:.2f}x | {heavy} |")
+
+
+def imported_by(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The heavy packages a ``headstart`` command imports (``python -X importtime`` lists every import)."""
+    cmd = [sys.executable, "-X", "importtime", str(BIN / "headstart"), *argv]
+    out = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
+    names = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time")}
+    return [p for p in HEAVY if p in names]
 
 
 STRATEGIES = (  # (row, strategy, settings)
