@@ -45,11 +45,13 @@ def median_wall(cmd: list[str], env: dict[str, str], repeats: int) -> float:
     return statistics.median(wall(cmd, env) for _ in range(repeats))
 
 
-def pulled_in(module: str, env: dict[str, str]) -> list[str]:
-    """The heavy packages that ``import module`` loads."""
-    probe = f"import sys, {module}; print(','.join(p for p in {HEAVY!r} if p in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", probe], check=True, env=env, capture_output=True, text=True)
-    return [p for p in out.stdout.strip().split(",") if p]
+def pulled_in(args: list[str], env: dict[str, str]) -> list[str]:
+    """The heavy packages that ``python ARGS`` imports (``python -X importtime`` lists every import)."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], check=True, env=env, capture_output=True, text=True
+    )
+    names = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time")}
+    return [p for p in HEAVY if p in names]
 
 
 def main() -> None:
@@ -71,13 +73,14 @@ def main() -> None:
 def fixed_costs(args: argparse.Namespace, work: Path, env: dict[str, str]) -> None:
     py, hs = sys.executable, str(BIN / "headstart")
 
-    baseline = median_wall([py, "-c", "import torch, timm"], env, args.repeats)
+    baseline = median_wall(TORCH_TIMM, env, args.repeats)
     print(f"## imports (process wall time, median of {args.repeats})\n")
     print("| import | seconds | vs `import torch, timm` | heavy packages pulled in |\n|---|---:|---:|---|")
-    print(f"| torch, timm | {baseline:.2f} | 1.00x | {', '.join(pulled_in('torch, timm', env))} |")
+    print(f"| torch, timm | {baseline:.2f} | 1.00x | {', '.join(pulled_in(TORCH_TIMM[1:], env))} |")
     for module in ("headstart", "headstart.cli.app", "headstart.artifacts.predict", "headstart.runner"):
-        t = median_wall([py, "-c", f"import {module}"], env, args.repeats)
-        print(f"| {module} | {t:.2f} | {t / baseline:.2f}x | {', '.join(pulled_in(module, env)) or '-'} |")
+        importing = ["-c", f"import {module}"]
+        t = median_wall([py, *importing], env, args.repeats)
+        print(f"| {module} | {t:.2f} | {t / baseline:.2f}x | {', '.join(pulled_in(importing, env)) or '-'} |")
 
     train = [hs, "train", "builtin:elpv", "--strategy", "linear-probe", "--set", "data.limit_per_class=800"]
     first_out = work / "first"
@@ -117,16 +120,8 @@ def per_command(args: argparse.Namespace, run: Path, one: Path, env: dict[str, s
         wall([str(BIN / "headstart"), *argv], env)  # warm the page cache
         pairs = [(wall(TORCH_TIMM, env), wall([str(BIN / "headstart"), *argv], env)) for _ in range(args.repeats)]
         base, t = (statistics.median(p[i] for p in pairs) for i in (0, 1))
-        heavy = ", ".join(imported_by(argv, env)) or "-"
+        heavy = ", ".join(pulled_in([str(BIN / "headstart"), *argv], env)) or "-"
         print(f"| `{name}` | {t:.2f} | {base:.2f} | {t / base:.2f}x | {heavy} |")
-
-
-def imported_by(argv: list[str], env: dict[str, str]) -> list[str]:
-    """The heavy packages a ``headstart`` command imports (``python -X importtime`` lists every import)."""
-    cmd = [sys.executable, "-X", "importtime", str(BIN / "headstart"), *argv]
-    out = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
-    names = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time")}
-    return [p for p in HEAVY if p in names]
 
 
 STRATEGIES = (  # (row, strategy, settings)

@@ -84,7 +84,7 @@ def test_predict_json_and_csv(trained: Path, elpv_folder: Path) -> None:
     ("program", "printed"),
     [
         (["-m", "headstart", "predict", "{run}", "{image}", "--format", "json"], "probabilities"),
-        (["-c", "import headstart as hs; print(hs.load({run!r}).predict([{image!r}])[0]['label'])"], "e"),
+        (["-c", "import headstart as hs; print(hs.load({run!r}).predict([{image!r}])[0])"], "'probabilities'"),
         (["-m", "headstart", "plan", "{folder}", "--backbone", "mobilenet_v2", "--format", "json"], "trainable_from"),
     ],
     ids=["predict", "hs.load", "plan"],

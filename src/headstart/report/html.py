@@ -121,11 +121,11 @@ def _summary(data: RunData) -> Html:
 def _curves(data: RunData) -> Html:
     if not data.history:
         return section("curves", "Training curves", "", "history.jsonl is missing: no per-epoch curves.")
+    from headstart.report import plots  # matplotlib: imported only when a report is drawn
+
     note = "Dashed vertical lines: epochs in which layer groups were unfrozen."
     if len(data.history) == 1:
         note = "One point: this strategy fits in one step (no epochs to plot)."
-    from headstart.report import plots  # matplotlib: imported only when a report is drawn
-
     return section("curves", "Training curves", figures(plots.training_curves(data.history)), note)
 
 
@@ -232,13 +232,12 @@ def _compare_table(rows: list[dict[str, Any]], runs: list[RunData], out_dir: Pat
 
 def _compare_curves(rows: list[dict[str, Any]], runs: list[RunData]) -> Html:
     """Validation curves of the task's primary metric per run, and the task's test-split figures per run."""
+    from headstart.report import plots
     from headstart.report.metric_keys import task_of_rows
     from headstart.tasks import get_task
 
     task = runs[0].task if runs else get_task(task_of_rows(rows))
     named = {_run_label(r, runs): r for r in runs}
-    from headstart.report import plots
-
     curves = plots.compare_curves({name: r.history for name, r in named.items()}, [f"val_{task.primary}"])
     try:
         module = importlib.import_module(f"headstart.report.{task.name}")
