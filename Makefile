@@ -50,8 +50,12 @@ demo: setup
 demo-run:
 	$(DEMO)
 
+# the suite runs in TEST_WORKERS pytest-xdist processes, a test file per worker (its module fixtures are built
+# once); the cores are shared out between them (tests/conftest.py). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 test: setup lint
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10 tests \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10 -n $(TEST_WORKERS) --dist loadfile tests \
 		--doctest-modules src/headstart --ignore=src/headstart/__main__.py
 
 lint: setup

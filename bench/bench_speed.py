@@ -13,7 +13,10 @@ Run with `.venv/bin/python bench/bench_speed.py [--repeats 5] [--part imports|ca
   * (`--part cache`) each gradient strategy on an ELPV subset with the frozen-prefix cache on and off, in one
     process: wall time of the run, time per epoch (first epoch, which fills the cache, and the median of the
     later ones), the largest weight difference and both runs' test macro-F1 (identical by design), and
-    `partial` (last two groups) against `finetune` per epoch (target <= 0.15x).
+    `partial` (last two groups) against `finetune` per epoch (target <= 0.15x);
+  * (`--part api`) `hs.fit` in a notebook-like process (`import headstart as hs`, no CLI start-up) with the
+    Python API's allocator tuning and with it turned off (`HEADSTART_NO_MALLOC_TUNING=1`, the API before it had
+    one), taking turns, each the seconds of the `hs.fit` call.
 Nothing else should run on the machine meanwhile (2 cores: any other job doubles the figures).
 """
 
@@ -57,17 +60,44 @@ def pulled_in(args: list[str], env: dict[str, str]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--part", choices=("imports", "cache", "all"), default="all")
+    ap.add_argument("--part", choices=("imports", "cache", "api", "all"), default="all")
     ap.add_argument("--limit", type=int, default=200, help="--part cache: ELPV images per class")
-    ap.add_argument("--epochs", type=int, default=4, help="--part cache: epochs per run")
+    ap.add_argument("--epochs", type=int, default=4, help="--part cache: epochs per run (--part api: 1)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="headstart-bench-speed-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HEADSTART_CACHE_DIR": str(work / "cache")}
     if args.part in ("imports", "all"):
         fixed_costs(args, work, env)
+    if args.part in ("api", "all"):
+        api_allocator(args, work, env)
     if args.part in ("cache", "all"):
         os.environ.update(env)
         frozen_cache(args, work)
+
+
+FIT = (
+    "import time, headstart as hs; t = time.perf_counter(); hs.fit('builtin:elpv', strategy={strategy!r}, "
+    "epochs=1, out={out!r}, settings={{'data.limit_per_class': {limit}}}, verbose=False); "
+    "print(time.perf_counter() - t)"
+)
+
+
+def api_allocator(args: argparse.Namespace, work: Path, env: dict[str, str]) -> None:
+    """``hs.fit`` (one epoch of ``finetune`` and of the default strategy, test scoring included) in fresh
+    processes, with the API's allocator tuning and without, taking turns; the data cache is warmed first."""
+    off = {**env, "HEADSTART_NO_MALLOC_TUNING": "1"}
+    print(f"\n## Python API: hs.fit, ELPV {args.limit} per class, 1 epoch, allocator tuning on / off\n")
+    print("| strategy | tuned (s) | not tuned (s) | tuned / not |\n|---|---:|---:|---:|")
+    for strategy in ("finetune", "progressive"):
+        seconds: dict[str, list[float]] = {"on": [], "off": []}
+        for i in range(args.repeats + 1):  # the first pair warms the caches and is not counted
+            for label, e in (("on", env), ("off", off)):
+                code = FIT.format(strategy=strategy, out=str(work / f"api-{strategy}-{label}-{i}"), limit=args.limit)
+                out = subprocess.run([sys.executable, "-c", code], env=e, check=True, capture_output=True, text=True)
+                if i:
+                    seconds[label].append(float(out.stdout.split()[-1]))
+        on, no = statistics.median(seconds["on"]), statistics.median(seconds["off"])
+        print(f"| {strategy} | {on:.1f} | {no:.1f} | {on / no:.2f}x |")
 
 
 def fixed_costs(args: argparse.Namespace, work: Path, env: dict[str, str]) -> None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # `make test` runs pytest-xdist workers (two on a 2-core machine): the cores are shared out between them (and
+    # the console processes and torchrun ranks they start inherit it), so the workers do not fight over the cores.
+    # Set before torch is imported: it reads OMP_NUM_THREADS once.
+    share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
 
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -13,6 +20,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from headstart import _runtime  # noqa: E402
 from headstart.config import RunConfig, load_config  # noqa: E402
 from headstart.data import ImageSet, load_images  # noqa: E402
 
@@ -99,3 +107,33 @@ def text_config(tweets_csv: Path) -> RunConfig:
     return load_config(
         None, [f"data.source={tweets_csv}", "model.backbone=minilm", "train.epochs=1", "train.batch_size=8"]
     )
+
+
+def mmapped_bytes() -> int:
+    """glibc's count of bytes in blocks it serves with their own mmap (``mallinfo2().hblkhd``)."""
+    fields = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in fields]
+
+    info = ctypes.CDLL("libc.so.6").mallinfo2
+    info.restype = MallInfo2
+    return int(info().hblkhd)
+
+
+def served_by_mmap(nbytes: int = 8 << 20) -> bool:
+    """Whether an 8 MB array gets fresh mmap'd pages (glibc's default threshold) or heap memory (tuned: 32 MB)."""
+    before = mmapped_bytes()
+    block = np.empty(nbytes, np.uint8)
+    grew = mmapped_bytes() - before >= nbytes
+    del block
+    return grew
+
+
+@pytest.fixture
+def untuned_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process the CLI did not tune (as a notebook's), with no allocator settings of the user's own."""
+    for key in [k for k in os.environ if k.startswith("MALLOC_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.delenv("HEADSTART_NO_MALLOC_TUNING", raising=False)
+    monkeypatch.setitem(_runtime._state, "process", False)

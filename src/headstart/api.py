@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from headstart._runtime import tuned_malloc
 from headstart.config import RunConfig, resolve_run_config
 from headstart.errors import HeadstartError
 from headstart.registry import unknown_choice
@@ -145,7 +146,8 @@ class Model:
         """
         from headstart.modalities import get_modality
 
-        return get_modality(self._run.modality).predict(self._run, _as_list(inputs), batch_size)
+        with tuned_malloc():
+            return get_modality(self._run.modality).predict(self._run, _as_list(inputs), batch_size)
 
     def predict_proba(self, inputs: Any, batch_size: int | None = None) -> np.ndarray:
         """(n, classes) probabilities in ``labels`` order (multi-label: (n, labels), each its own probability);
@@ -172,7 +174,8 @@ class Model:
         source: str | Dataset | None = data if data is None or isinstance(data, str) else _dataset(data, task)
         if isinstance(data, Path):
             source = str(data)
-        result = evaluate_run(self._run, source, split)
+        with tuned_malloc():
+            result = evaluate_run(self._run, source, split)
         return {**result.metrics, "split": result.split, "skipped_unreadable": result.skipped}
 
     def export(self, format: str, path: str | Path) -> Path:
@@ -188,7 +191,8 @@ class Model:
         """
         from headstart.export import export_run
 
-        return export_run(self._run, format, path)[0]
+        with tuned_malloc():
+            return export_run(self._run, format, path)[0]
 
     def __repr__(self) -> str:
         m = self._run.manifest
@@ -249,7 +253,7 @@ def fit(
     flags["target"] = _target_source(target)
     cfg = resolve_run_config(_source(data), config, settings=settings, **flags)
     dataset = _dataset(data, cfg.task.kind)
-    with progress_shown(verbose):
+    with progress_shown(verbose), tuned_malloc():
         prepared = runner.prepare_data(cfg, dataset)
         summary = runner.train(cfg, out, prepared)
     manifest = json.loads((summary.out / "headstart.json").read_text())
@@ -324,7 +328,7 @@ def compare(
     flags["target"] = _target_source(target)
     cfg = resolve_run_config(_source(data), config, settings=settings, **flags)
     dataset = _dataset(data, cfg.task.kind)
-    with claim_out(out, cfg.data.source), progress_shown(verbose):
+    with claim_out(out, cfg.data.source), progress_shown(verbose), tuned_malloc():
         hint = "the same hs.compare(...) call with resume=True"
         result = experiments.compare(
             cfg, list(strategies), Path(out), seeds, dataset=dataset, resume=resume, resume_hint=hint
@@ -351,7 +355,7 @@ def rank(
 
     cfg = resolve_run_config(_source(data), config, settings=settings, task=task)
     dataset = _dataset(data, cfg.task.kind)
-    with progress_shown(verbose):
+    with progress_shown(verbose), tuned_malloc():
         prepared = runner.prepare_data(cfg, dataset)
         candidates = parse_candidates(",".join(backbones), prepared[0].modality)
         return list(rank_backbones(cfg, candidates, prepared))

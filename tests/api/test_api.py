@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import platform
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from PIL import Image
 
 import headstart as hs
 from headstart.data import ImageSet
+from tests.conftest import served_by_mmap
 from tests.console import headstart
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -114,6 +117,32 @@ def test_a_torch_dataset_of_pairs(elpv: ImageSet, tmp_path: Path) -> None:
 
     run = hs.fit(Cells(), backbone="mobilenet_v2", strategy="linear-probe", out=tmp_path / "ds", settings=FAST)
     assert run.labels == ["0", "1"] and run.metrics["n"] == 2  # 15% of 6 per class
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc tuning applies to glibc only")
+def test_notebook_calls_get_the_clis_allocator_settings_and_give_them_back(
+    mem_run: hs.Run, elpv: ImageSet, tmp_path: Path, untuned_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hs.fit and model.predict run with the CLI's malloc settings (large tensors from the heap, not fresh mmap'd
+    pages: about 0.7x a CPU training step, bench/README.md), and give glibc its defaults back after."""
+    from headstart import _runtime, runner
+    from headstart.modalities import get_modality
+    from headstart.modalities.base import MODALITIES
+
+    calls: list[dict[int, int]] = []
+    apply = _runtime._apply
+    monkeypatch.setattr(_runtime, "_apply", lambda libc, settings: calls.append(settings) or apply(libc, settings))
+    seen: list[tuple[int, bool]] = []  # (mallopt calls so far, whether an 8 MB array got fresh mmap'd pages)
+    train, image = runner.train, get_modality("image")
+    look = lambda: seen.append((len(calls), served_by_mmap()))  # noqa: E731
+    monkeypatch.setattr(runner, "train", lambda *a, **k: (look(), train(*a, **k))[1])
+    spy = replace(image, predict=lambda *a: (look(), image.predict(*a))[1])
+    monkeypatch.setitem(MODALITIES, "image", spy)
+    images, labels = _cells(elpv, 6)
+    hs.fit((images, labels), backbone="mobilenet_v2", strategy="linear-probe", out=tmp_path / "fit", settings=FAST)
+    assert seen == [(1, False)] and calls == [_runtime._SETTINGS, _runtime._GLIBC_DEFAULTS]
+    assert hs.load(mem_run.path).predict(images[:2])[0]["label"] in mem_run.labels
+    assert seen == [(1, False), (3, False)] and calls == [_runtime._SETTINGS, _runtime._GLIBC_DEFAULTS] * 2
 
 
 @pytest.mark.slow
