@@ -116,7 +116,9 @@ def mmapped_bytes() -> int:
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in fields]
 
-    info = ctypes.CDLL("libc.so.6").mallinfo2
+    libc = _runtime._glibc()
+    assert libc is not None, "mallinfo2 is glibc's"
+    info = libc.mallinfo2
     info.restype = MallInfo2
     return int(info().hblkhd)
 
